@@ -12,5 +12,7 @@ pub mod engine;
 pub mod exec;
 pub mod gguf;
 pub mod models;
+pub mod sessions;
 pub mod stats;
 pub mod tools;
+pub mod tui;

@@ -49,8 +49,9 @@ pub enum Outcome {
     Cancelled,
 }
 
-/// Everything the agent reports, in order.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// Everything the agent reports, in order. Deserializable so saved sessions replay their
+/// transcript.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AgentEvent {
     /// A model turn starts: which backend and model, and the turn number (from 1).
@@ -90,7 +91,7 @@ pub enum AgentEvent {
         /// What will happen: the command and its working directory, or the file and change.
         summary: String,
         /// For edits: the unified diff the call would apply.
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         diff: Option<String>,
     },
     /// A test run finished.

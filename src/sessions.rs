@@ -1,0 +1,1 @@
+//! Saved sessions (being written by a helper).
