@@ -70,5 +70,7 @@ pub fn selected() -> Style {
 
 /// Tool names in the transcript.
 pub fn tool() -> Style {
-    Style::default().fg(Color::Blue).add_modifier(Modifier::BOLD)
+    Style::default()
+        .fg(Color::Blue)
+        .add_modifier(Modifier::BOLD)
 }
