@@ -3,6 +3,7 @@
 
 pub mod context;
 pub mod events;
+pub mod host;
 pub mod permissions;
 pub mod runner;
 pub mod toolcall;

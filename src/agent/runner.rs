@@ -12,7 +12,7 @@ use crate::agent::events::{AgentCommand, AgentEvent, Decision, Outcome, PlanStep
 use crate::agent::permissions::{PermissionMode, Verdict};
 use crate::agent::toolcall;
 use crate::backend::{
-    BackendError, ChatRequest, Message, ModelBackend, ModelEvent, StopReason, ToolCall,
+    BackendError, ChatRequest, Message, ModelBackend, ModelEvent, Role, StopReason, ToolCall,
 };
 use crate::tools::{Permission, Tool, ToolContext, ToolError, ToolOutput, ToolSpec};
 
@@ -89,12 +89,72 @@ impl Agent {
         &self.messages
     }
 
+    /// Continues a saved conversation: its messages follow this agent's own system message
+    /// (the system message is rebuilt for the current workspace, tools and model).
+    pub fn restore(&mut self, messages: Vec<Message>) {
+        self.messages.truncate(1);
+        self.messages
+            .extend(messages.into_iter().filter(|m| m.role != Role::System));
+        self.green = false;
+        self.dirty_since_green = false;
+    }
+
+    /// Forgets the conversation; the system message stays.
+    pub fn clear(&mut self) {
+        self.restore(Vec::new());
+    }
+
+    /// Elides old tool output, oldest first, until the conversation fits in about
+    /// `target_tokens`, so a long session can free room before it runs out. Returns how many
+    /// results were elided.
+    pub fn compact(&mut self, target_tokens: u32) -> usize {
+        context::compact(
+            &mut self.messages,
+            &self.offered,
+            target_tokens.saturating_mul(10) / 7,
+        )
+    }
+
+    /// Talks to another model from the next turn on. The conversation is kept; the system
+    /// message and offered tools are rebuilt, since both depend on the context length.
+    pub fn set_backend(&mut self, backend: Arc<dyn ModelBackend>) {
+        self.backend = backend;
+        let context_length = self.backend.context_length();
+        self.offered = context::offered_tools(&self.tools, self.options.mode, context_length);
+        let system = Message::system(context::system_message(
+            &self.ctx.workspace,
+            &self.options.cwd,
+            self.ctx.test_command.as_deref(),
+            context_length,
+        ));
+        if let Some(first) = self.messages.first_mut() {
+            *first = system;
+        }
+    }
+
+    /// The model this agent talks to.
+    pub fn backend(&self) -> &Arc<dyn ModelBackend> {
+        &self.backend
+    }
+
+    /// The tools' shared context (front ends start a new undo journal per task through it).
+    pub fn tool_context_mut(&mut self) -> &mut ToolContext {
+        &mut self.ctx
+    }
+
+    /// Estimated tokens of the conversation and tool schemas: what the next prompt costs.
+    pub fn estimated_tokens(&self) -> u32 {
+        context::estimate_tokens(&self.messages, &self.offered)
+    }
+
     /// Runs one task to its end. Commands (cancel, approvals) arrive on `commands`.
     pub async fn run_task(
         &mut self,
         task: &str,
         commands: &mut UnboundedReceiver<AgentCommand>,
     ) -> Outcome {
+        // A cancel belongs to the task it interrupted, not to the next one.
+        self.ctx.cancel.reset();
         self.messages.push(Message::user(task));
         let (outcome, message) = match self.run_loop(commands).await {
             Ok((outcome, message)) => (outcome, message),

@@ -38,6 +38,10 @@ impl CancelFlag {
     pub fn is_cancelled(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
+    /// Arms the flag again for the next task of a long-lived session.
+    pub fn reset(&self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
 }
 
 /// Recurrent-state checkpoints kept per session; each is a few MB on real models.
