@@ -14,7 +14,7 @@ elif command -v apt-get >/dev/null; then
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get update -qq
-  $sudo apt-get install -y -qq cmake clang libclang-dev build-essential git curl >/dev/null
+  $sudo apt-get install -y -qq cmake clang libclang-dev build-essential git curl tmux >/dev/null
 else
   echo "setup: install cmake, clang and libclang with your package manager, then rerun" >&2
 fi

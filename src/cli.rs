@@ -10,13 +10,77 @@ use crate::engine::FlashAttention;
 
 /// lode — a coding agent that runs its model inside its own process.
 #[derive(Debug, Parser)]
-#[command(name = "lode", version, arg_required_else_help = true)]
-#[command(after_long_help = "Exit status: 0 success, 1 error, 2 bad usage.\n\
+#[command(name = "lode", version, args_conflicts_with_subcommands = true)]
+#[command(
+    after_long_help = "Without a subcommand, lode opens the interactive session in \
+this repository.\n\nExamples:\n  lode\n  lode --model ~/models/qwen2.5-coder-7b-q4_k_m.gguf\n  \
+lode --resume\n  lode demo\n\nExit status: 0 success, 1 error, 2 bad usage.\n\
 Environment: LODE_MODEL, LODE_MODEL_DIR, LODE_CTX_SIZE, LODE_THREADS, LODE_GPU_LAYERS, \
-LODE_CACHE (true/false), LODE_CACHE_MAX_MB, LODE_CONFIG_DIR, LODE_CACHE_DIR, LODE_DATA_DIR.")]
+LODE_CACHE (true/false), LODE_CACHE_MAX_MB, LODE_CONFIG_DIR, LODE_CACHE_DIR, LODE_DATA_DIR."
+)]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub session: SessionArgs,
+}
+
+/// The interactive session's options (`lode` with no subcommand).
+#[derive(Debug, Args)]
+pub struct SessionArgs {
+    #[command(flatten)]
+    pub backend: BackendArgs,
+    #[command(flatten)]
+    pub permissions: PermissionArgs,
+    /// Model requests allowed per task (default 30).
+    #[arg(long, value_name = "N")]
+    pub max_turns: Option<u32>,
+    /// The command that proves a task done (default: detected: cargo test, pytest, …).
+    #[arg(long, value_name = "CMD")]
+    pub test_cmd: Option<String>,
+    /// Work in this directory (its repository root is the workspace).
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+    /// Continue a saved session of this repository: without ID, pick one from a list.
+    #[arg(long, value_name = "ID", num_args = 0..=1, default_missing_value = "")]
+    pub resume: Option<String>,
+}
+
+/// Which calls need approval. The interactive session asks by default; `lode run` edits
+/// and runs tests without asking by default.
+#[derive(Debug, Clone, Args)]
+pub struct PermissionArgs {
+    /// Edits and commands need approval (the session's default; `lode run` asks in a
+    /// terminal and refuses without one).
+    #[arg(long, group = "permission")]
+    pub ask: bool,
+    /// Edits and the test command run; other commands are refused (`lode run`'s default).
+    #[arg(long, group = "permission")]
+    pub auto_edit: bool,
+    /// Everything runs without asking.
+    #[arg(long, group = "permission")]
+    pub yolo: bool,
+    /// Only reading tools are offered; nothing is written or run.
+    #[arg(long, group = "permission")]
+    pub read_only: bool,
+}
+
+impl PermissionArgs {
+    /// The chosen mode, or `default` when no flag was given.
+    pub fn mode(&self, default: crate::agent::PermissionMode) -> crate::agent::PermissionMode {
+        use crate::agent::PermissionMode;
+        if self.read_only {
+            PermissionMode::ReadOnly
+        } else if self.yolo {
+            PermissionMode::Yolo
+        } else if self.ask {
+            PermissionMode::Ask
+        } else if self.auto_edit {
+            PermissionMode::AutoEdit
+        } else {
+            default
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,6 +125,23 @@ lode synth --arch qwen35 --weights perm --mtp t35.gguf"
 is written once to the cache dir (~400 MB) and measured.\n\nExample:\n  lode bench --json"
     )]
     Bench(BenchArgs),
+    /// The interactive session on a bundled example repository with a bundled scripted
+    /// model: a whole plan → edit → test cycle in 30 seconds, no model needed.
+    #[command(
+        after_long_help = "The example is a tiny Rust crate whose `add` subtracts. Press \
+Enter to send the prepared task, `y` to approve the edit, watch the tests pass, then try \
+/undo, /diff and /help. Needs cargo (the demo's tests are `cargo test`).\n\nExample:\n  \
+lode demo\n  lode demo --dir /tmp/try-lode"
+    )]
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to create the example repository (default: a new directory under the system
+    /// temp dir). Must not exist or be empty.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// The model wire, shared by every agent command.
@@ -85,18 +166,8 @@ pub struct BackendArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub backend: BackendArgs,
-    /// Edits and commands need approval: asked in a terminal, refused without one.
-    #[arg(long, group = "permission")]
-    pub ask: bool,
-    /// Edits and the test command run; other commands are refused (the default).
-    #[arg(long, group = "permission")]
-    pub auto_edit: bool,
-    /// Everything runs without asking.
-    #[arg(long, group = "permission")]
-    pub yolo: bool,
-    /// Only reading tools are offered; nothing is written or run.
-    #[arg(long, group = "permission")]
-    pub read_only: bool,
+    #[command(flatten)]
+    pub permissions: PermissionArgs,
     /// Model requests allowed for the task (default 30).
     #[arg(long, value_name = "N")]
     pub max_turns: Option<u32>,

@@ -44,15 +44,7 @@ pub struct RunOptions {
 impl RunOptions {
     /// From `lode run`'s flags.
     pub fn from_args(args: &crate::cli::RunArgs) -> Self {
-        let mode = if args.read_only {
-            PermissionMode::ReadOnly
-        } else if args.yolo {
-            PermissionMode::Yolo
-        } else if args.ask {
-            PermissionMode::Ask
-        } else {
-            PermissionMode::AutoEdit
-        };
+        let mode = args.permissions.mode(PermissionMode::AutoEdit);
         Self {
             task: args.task.clone(),
             backend: BackendFlags {

@@ -10,8 +10,15 @@ use lode::config::{Config, ProcessEnv};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Run(args) = &cli.command {
-        return ExitCode::from(run_agent(args));
+    match &cli.command {
+        Some(Command::Run(args)) => return ExitCode::from(run_agent(args)),
+        None => return ExitCode::from(session(&cli.session)),
+        Some(Command::Demo(args)) => {
+            return ExitCode::from(with_config(None, |config| {
+                commands::demo::run(args, config)
+            }))
+        }
+        Some(_) => {}
     }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -27,24 +34,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let cwd = std::env::current_dir()?;
+    let Some(command) = &cli.command else {
+        return Ok(());
+    };
     // `synth` needs no configuration, so a broken config file cannot stop it.
-    if let Command::Synth(args) = &cli.command {
+    if let Command::Synth(args) = command {
         return Ok(commands::synth::run(args, &mut out)?);
     }
     let config = Config::load(&cwd, &ProcessEnv)?;
-    match &cli.command {
+    match command {
         Command::Gen(args) => commands::gen::run(args, &config, &mut out)?,
         Command::Models(args) => commands::models::run(args, &config, &mut out)?,
         Command::Doctor(args) => commands::doctor::run(args.json, &config, &mut out)?,
         Command::Bench(args) => commands::bench::run(args, &config, &mut out)?,
         Command::Undo(args) => commands::undo::run(args, &config, &mut out)?,
-        Command::Synth(_) | Command::Run(_) => {}
+        Command::Synth(_) | Command::Run(_) | Command::Demo(_) => {}
     }
     Ok(())
 }
 
-/// `lode run` has its own exit statuses (see `lode::exec::exit`).
-fn run_agent(args: &lode::cli::RunArgs) -> u8 {
+/// Loads the configuration for `dir` (default: the current directory) and runs `f` with
+/// it; a configuration error is a usage error (status 2).
+fn with_config(dir: Option<&std::path::Path>, f: impl FnOnce(Config) -> u8) -> u8 {
     let cwd = match std::env::current_dir() {
         Ok(cwd) => cwd,
         Err(e) => {
@@ -52,12 +63,52 @@ fn run_agent(args: &lode::cli::RunArgs) -> u8 {
             return lode::exec::exit::USAGE;
         }
     };
-    let config = match Config::load(args.cwd.as_deref().unwrap_or(&cwd), &ProcessEnv) {
-        Ok(config) => config,
+    match Config::load(dir.unwrap_or(&cwd), &ProcessEnv) {
+        Ok(config) => f(config),
         Err(e) => {
             eprintln!("lode: {e}");
-            return lode::exec::exit::USAGE;
+            lode::exec::exit::USAGE
         }
+    }
+}
+
+/// `lode` alone: the interactive session.
+fn session(args: &lode::cli::SessionArgs) -> u8 {
+    let cwd = match &args.cwd {
+        Some(dir) => dir.clone(),
+        None => match std::env::current_dir() {
+            Ok(cwd) => cwd,
+            Err(e) => {
+                eprintln!("lode: {e}");
+                return lode::exec::exit::USAGE;
+            }
+        },
     };
-    lode::exec::run(&lode::exec::RunOptions::from_args(args), &config)
+    let resume = match args.resume.as_deref() {
+        None => lode::tui::Resume::No,
+        Some("") => lode::tui::Resume::Pick,
+        Some(id) => lode::tui::Resume::Id(id.to_string()),
+    };
+    let options = lode::tui::SessionOptions {
+        backend: lode::backend::open::BackendFlags {
+            backend: args.backend.backend.clone(),
+            model: args.backend.model.clone(),
+            ctx_size: args.backend.ctx_size,
+            threads: args.backend.threads,
+        },
+        mode: args.permissions.mode(lode::agent::PermissionMode::Ask),
+        max_turns: args.max_turns,
+        test_command: args.test_cmd.clone(),
+        cwd: cwd.clone(),
+        resume,
+        prefill: None,
+    };
+    with_config(Some(&cwd), |config| lode::tui::run(options, config))
+}
+
+/// `lode run` has its own exit statuses (see `lode::exec::exit`).
+fn run_agent(args: &lode::cli::RunArgs) -> u8 {
+    with_config(args.cwd.as_deref(), |config| {
+        lode::exec::run(&lode::exec::RunOptions::from_args(args), &config)
+    })
 }

@@ -93,6 +93,11 @@ pub enum AgentEvent {
         /// For edits: the unified diff the call would apply.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         diff: Option<String>,
+        /// For commands: exactly what will run, and in which directory.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        command: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cwd: Option<String>,
     },
     /// A test run finished.
     TestResult {

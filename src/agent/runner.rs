@@ -487,9 +487,9 @@ impl Agent {
         diff: Option<String>,
         commands: &mut UnboundedReceiver<AgentCommand>,
     ) -> Result<bool, Interrupt> {
-        let summary = match call.name.as_str() {
-            "shell" | "run_tests" => {
-                let command = args["command"]
+        let command = match call.name.as_str() {
+            "shell" | "run_tests" => Some(
+                args["command"]
                     .as_str()
                     .map(str::to_string)
                     .or_else(|| self.ctx.test_command.clone())
@@ -497,10 +497,14 @@ impl Agent {
                         crate::tools::test::detect_test_command(self.ctx.workspace.root())
                             .map(str::to_string)
                     })
-                    .unwrap_or_else(|| "the project's test command".to_string());
-                format!("run `{command}` in {}", self.ctx.workspace.root().display())
-            }
-            _ => format!(
+                    .unwrap_or_else(|| "the project's test command".to_string()),
+            ),
+            _ => None,
+        };
+        let root = self.ctx.workspace.root().display().to_string();
+        let summary = match &command {
+            Some(command) => format!("run `{command}` in {root}"),
+            None => format!(
                 "{} {}",
                 call.name,
                 args["path"].as_str().unwrap_or_default()
@@ -512,6 +516,8 @@ impl Agent {
             permission,
             summary,
             diff,
+            cwd: command.is_some().then_some(root),
+            command,
         });
         loop {
             match commands.recv().await {

@@ -4,7 +4,9 @@
 //! Format: `{"turns": [{"say": "text", "calls": [{"tool": "read_file", "args": {...}}]}]}`.
 //! Each model request consumes the next turn; after the last one the model has nothing more
 //! to say (an empty answer without calls, which ends the agent's loop). `args` may also be a
-//! string, which is passed on verbatim: a script can reproduce a malformed call.
+//! string, which is passed on verbatim: a script can reproduce a malformed call. An optional
+//! top-level `"pace_ms": N` streams each `say` word by word, N ms apart, the way a model
+//! would (`lode demo` uses it; a cancel stops the stream between words).
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -23,6 +25,8 @@ use crate::stats::TurnStats;
 #[serde(deny_unknown_fields)]
 struct Script {
     turns: Vec<Turn>,
+    #[serde(default)]
+    pace_ms: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -58,6 +62,8 @@ pub enum ScriptError {
 pub struct ScriptedBackend {
     name: String,
     turns: Vec<Turn>,
+    /// Delay between streamed words (zero: each answer arrives whole).
+    pace: std::time::Duration,
     next: Mutex<usize>,
 }
 
@@ -78,6 +84,7 @@ impl ScriptedBackend {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "script".to_string()),
             turns: script.turns,
+            pace: std::time::Duration::from_millis(script.pace_ms),
             next: Mutex::new(0),
         })
     }
@@ -133,10 +140,22 @@ impl ModelBackend for ScriptedBackend {
                     stats,
                 });
             };
-            if !turn.say.is_empty() {
-                let _ = events.send(ModelEvent::Token {
-                    text: turn.say.clone(),
-                });
+            if self.pace.is_zero() {
+                if !turn.say.is_empty() {
+                    let _ = events.send(ModelEvent::Token {
+                        text: turn.say.clone(),
+                    });
+                }
+            } else {
+                for word in turn.say.split_inclusive(char::is_whitespace) {
+                    if cancel.is_cancelled() {
+                        return Err(BackendError::Cancelled);
+                    }
+                    let _ = events.send(ModelEvent::Token {
+                        text: word.to_string(),
+                    });
+                    tokio::time::sleep(self.pace).await;
+                }
             }
             let tool_calls = turn
                 .calls
@@ -176,6 +195,31 @@ mod tests {
             max_tokens: 100,
             stable_prefix_messages: 1,
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_paced_script_streams_word_by_word() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        std::fs::write(
+            &path,
+            r#"{"pace_ms": 20, "turns": [{"say": "one two three"}]}"#,
+        )
+        .unwrap();
+        let backend = ScriptedBackend::load(&path).unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let started = tokio::time::Instant::now();
+        let done = backend
+            .complete(request(), tx, CancelFlag::new())
+            .await
+            .unwrap();
+        assert_eq!(done.text, "one two three");
+        let mut words = Vec::new();
+        while let Ok(ModelEvent::Token { text }) = rx.try_recv() {
+            words.push(text);
+        }
+        assert_eq!(words, vec!["one ", "two ", "three"]);
+        assert_eq!(started.elapsed(), std::time::Duration::from_millis(60));
     }
 
     #[tokio::test]

@@ -99,6 +99,26 @@ impl Tool for GitDiff {
     }
 }
 
+/// Makes `dir` a git repository whose first commit holds every file in it (`lode demo`'s
+/// example, so `/diff` has something to compare against). The author is fixed so the
+/// user's git configuration is neither needed nor read.
+pub fn init_with_commit(dir: &Path, message: &str) -> Result<(), String> {
+    let fail = |e: git2::Error| format!("git could not set up {}: {}", dir.display(), e.message());
+    let repo = Repository::init(dir).map_err(fail)?;
+    let mut index = repo.index().map_err(fail)?;
+    index
+        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+        .map_err(fail)?;
+    index.write().map_err(fail)?;
+    let tree = repo
+        .find_tree(index.write_tree().map_err(fail)?)
+        .map_err(fail)?;
+    let who = git2::Signature::now("lode", "lode@localhost").map_err(fail)?;
+    repo.commit(Some("HEAD"), &who, &who, message, &tree, &[])
+        .map_err(fail)?;
+    Ok(())
+}
+
 fn open(root: &Path) -> Result<Repository, ToolError> {
     let repo = Repository::discover(root).map_err(|_| {
         ToolError::Failed(format!(

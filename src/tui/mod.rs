@@ -1,11 +1,109 @@
 //! The interactive session: `lode` with no subcommand. A ratatui front end that consumes
 //! `AgentEvent`s and sends `AgentCommand`s; the only module that names ratatui or crossterm.
 
+pub mod actions;
+pub mod app;
+pub mod controller;
 pub mod diff;
 pub mod files;
+pub mod frame;
 pub mod highlight;
 pub mod history;
 pub mod input;
 pub mod markdown;
+pub mod slash;
+pub mod status;
+pub mod terminal;
 pub mod theme;
+pub mod transcript;
+pub mod view;
 pub mod wrap;
+
+use std::io::IsTerminal;
+
+use futures_util::StreamExt;
+use tokio::sync::mpsc::unbounded_channel;
+
+pub use controller::{Resume, SessionOptions};
+
+use crate::config::Config;
+use controller::{Controller, UiMsg};
+
+/// Runs the interactive session until the user quits; returns the exit status (0, or 1
+/// when the terminal could not be used, 2 for a bad workspace).
+pub fn run(options: SessionOptions, config: Config) -> u8 {
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        eprintln!(
+            "lode: the interactive session needs a terminal; for scripts and pipes use `lode run \"task\"`"
+        );
+        return 2;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("lode: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    let result = runtime.block_on(async move {
+        let mut controller = Controller::new(options, config).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot use this directory as the workspace: {e}"),
+            )
+        })?;
+        let (mut terminal, guard) = terminal::enter()?;
+        let (term_tx, term_rx) = unbounded_channel();
+        tokio::spawn(async move {
+            let mut events = crossterm::event::EventStream::new();
+            while let Some(event) = events.next().await {
+                if term_tx.send(event).is_err() {
+                    break;
+                }
+            }
+        });
+        forward_signals(controller.ui_sender());
+        let outcome = controller
+            .run(term_rx, |app, now| {
+                terminal
+                    .draw(|frame| view::draw(frame, app, now))
+                    .map(|_| ())
+            })
+            .await;
+        drop(guard);
+        outcome
+    });
+    // A tool still running (a test command) must not keep the process alive.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("lode: {e}");
+            1
+        }
+    }
+}
+
+/// SIGTERM and SIGHUP end the session the way /quit does, so the terminal is restored.
+fn forward_signals(ui: tokio::sync::mpsc::UnboundedSender<UiMsg>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        for kind in [SignalKind::terminate(), SignalKind::hangup()] {
+            let ui = ui.clone();
+            if let Ok(mut stream) = signal(kind) {
+                tokio::spawn(async move {
+                    if stream.recv().await.is_some() {
+                        let _ = ui.send(UiMsg::Terminate);
+                    }
+                });
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ui;
+}

@@ -1,0 +1,511 @@
+//! The session at run time: loads the model in the background, hosts the agent, turns the
+//! app's effects into jobs and commands, saves the session as it goes, and runs the event
+//! loop that draws frames only when something changed.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossterm::event::Event;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tokio::time::Instant;
+
+use crate::agent::host::{self, Compacted, ConversationChange, Job};
+use crate::agent::{Agent, AgentCommand, AgentEvent, AgentOptions, PermissionMode};
+use crate::backend::open::{open, BackendFlags};
+use crate::backend::ModelBackend;
+use crate::config::{BackendChoice, Config};
+use crate::engine::options::ProgressFn;
+use crate::sessions::{Record, SessionStore, SessionWriter};
+use crate::tools::{ToolContext, Workspace};
+use crate::tui::app::{App, Effect, Phase};
+use crate::tui::frame::FrameScheduler;
+use crate::tui::history::History;
+use crate::tui::slash::Slash;
+use crate::tui::transcript::NoticeKind;
+use crate::tui::{actions, files};
+
+/// How often the activity line animates while a task runs.
+const ANIMATION: Duration = Duration::from_millis(100);
+
+/// Which saved session to open.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Resume {
+    /// A new session.
+    No,
+    /// Show the list of saved sessions.
+    Pick,
+    /// Restore this one (id or unique prefix).
+    Id(String),
+}
+
+/// Everything the session needs besides the configuration.
+#[derive(Clone, Debug)]
+pub struct SessionOptions {
+    pub backend: BackendFlags,
+    pub mode: PermissionMode,
+    pub max_turns: Option<u32>,
+    pub test_command: Option<String>,
+    /// Where lode was started; its repository root is the workspace.
+    pub cwd: PathBuf,
+    pub resume: Resume,
+    /// Text put in the prompt at start, for the user to send or change (`lode demo`).
+    pub prefill: Option<String>,
+}
+
+/// Messages from background work to the loop.
+pub enum UiMsg {
+    LoadProgress(f32),
+    Loaded(Result<Arc<dyn ModelBackend>, String>),
+    Files(Vec<String>),
+    Conversation(ConversationChange),
+    Compacted(Compacted),
+    /// SIGTERM or SIGHUP: leave now, restoring the terminal.
+    Terminate,
+}
+
+/// The running session.
+pub struct Controller {
+    pub app: App,
+    pub(crate) config: Config,
+    pub(crate) options: SessionOptions,
+    pub(crate) workspace: Workspace,
+    pub(crate) store: SessionStore,
+    writer: Option<SessionWriter>,
+    jobs: UnboundedSender<Job>,
+    jobs_rx: Option<UnboundedReceiver<Job>>,
+    commands: UnboundedSender<AgentCommand>,
+    commands_rx: Option<UnboundedReceiver<AgentCommand>>,
+    agent_tx: UnboundedSender<AgentEvent>,
+    agent_rx: UnboundedReceiver<AgentEvent>,
+    pub(crate) ui: UnboundedSender<UiMsg>,
+    ui_rx: UnboundedReceiver<UiMsg>,
+    /// Streamed answer text not yet saved (saved as one event per answer).
+    answer: String,
+    /// Told to the model with the next message (e.g. that the user undid its edits).
+    pub(crate) note: Option<String>,
+    quit: bool,
+}
+
+impl Controller {
+    /// A session over the repository containing `options.cwd`. Starts loading the model.
+    pub fn new(options: SessionOptions, config: Config) -> io::Result<Self> {
+        let root = crate::exec::repo_root(&options.cwd);
+        let workspace = Workspace::new(&root)?;
+        let history = History::load(&config.dirs.data, workspace.root());
+        let store = SessionStore::new(&config.dirs.data, workspace.root());
+        let (jobs, jobs_rx) = unbounded_channel();
+        let (commands, commands_rx) = unbounded_channel();
+        let (agent_tx, agent_rx) = unbounded_channel();
+        let (ui, ui_rx) = unbounded_channel();
+        let mut app = App::new(
+            workspace.root().to_path_buf(),
+            history,
+            Phase::Loading {
+                what: "starting".into(),
+                progress: None,
+            },
+        );
+        if let Some(text) = &options.prefill {
+            app.input.set_text(text);
+        }
+        let mut controller = Self {
+            app,
+            config,
+            options,
+            workspace,
+            store,
+            writer: None,
+            jobs,
+            jobs_rx: Some(jobs_rx),
+            commands,
+            commands_rx: Some(commands_rx),
+            agent_tx,
+            agent_rx,
+            ui,
+            ui_rx,
+            answer: String::new(),
+            note: None,
+            quit: false,
+        };
+        let flags = controller.options.backend.clone();
+        controller.load_backend(flags);
+        controller.refresh_files();
+        match controller.options.resume.clone() {
+            Resume::No => {}
+            Resume::Pick => controller.slash(Slash::Resume(None)),
+            Resume::Id(id) => controller.resume(&id),
+        }
+        Ok(controller)
+    }
+
+    /// A sender for terminal-level messages (signals) from outside the loop.
+    pub fn ui_sender(&self) -> UnboundedSender<UiMsg> {
+        self.ui.clone()
+    }
+
+    /// Runs until the user quits. `terminal` carries terminal events; `draw` renders a
+    /// frame. Frames are drawn only when something changed, at most one per 16 ms.
+    pub async fn run<D>(
+        &mut self,
+        mut terminal: UnboundedReceiver<io::Result<Event>>,
+        mut draw: D,
+    ) -> io::Result<()>
+    where
+        D: FnMut(&App, Instant) -> io::Result<()>,
+    {
+        let mut frames = FrameScheduler::new();
+        frames.request(Instant::now());
+        while !self.quit {
+            let deadline = frames.deadline();
+            tokio::select! {
+                event = terminal.recv() => match event {
+                    Some(Ok(event)) => self.on_terminal(event),
+                    Some(Err(e)) => return Err(e),
+                    // The terminal is gone: nobody is left to answer.
+                    None => self.quit = true,
+                },
+                Some(event) = self.agent_rx.recv() => self.on_agent(event),
+                Some(msg) = self.ui_rx.recv() => self.on_ui(msg),
+                () = sleep_until(deadline), if deadline.is_some() => {
+                    let now = Instant::now();
+                    draw(&self.app, now)?;
+                    frames.drawn(now);
+                    if self.app.is_running() || matches!(self.app.phase, Phase::Loading { .. }) {
+                        frames.request_at(now + ANIMATION);
+                    }
+                    continue;
+                }
+            }
+            frames.request(Instant::now());
+        }
+        // Whatever still runs stops with the session.
+        if self.app.is_running() {
+            let _ = self.commands.send(AgentCommand::Cancel);
+        }
+        Ok(())
+    }
+
+    fn on_terminal(&mut self, event: Event) {
+        match event {
+            Event::Key(key) => {
+                let effects = self.app.on_key(key);
+                self.apply(effects);
+            }
+            Event::Paste(text) => self.app.on_paste(&text),
+            _ => {}
+        }
+    }
+
+    fn on_agent(&mut self, event: AgentEvent) {
+        self.save_event(&event);
+        let finished = matches!(event, AgentEvent::Finished { .. });
+        let effects = self.app.on_agent(&event);
+        if finished {
+            self.refresh_files();
+        }
+        self.apply(effects);
+    }
+
+    fn on_ui(&mut self, msg: UiMsg) {
+        match msg {
+            UiMsg::LoadProgress(p) => {
+                if let Phase::Loading { progress, .. } = &mut self.app.phase {
+                    *progress = Some(p);
+                }
+            }
+            UiMsg::Loaded(Ok(backend)) => self.loaded(backend),
+            UiMsg::Loaded(Err(message)) => {
+                self.app.phase = Phase::NoModel;
+                self.app.transcript.notice(NoticeKind::Error, message);
+                self.app.set_banner(
+                    NoticeKind::Warning,
+                    "no model loaded: /model lists the models on this machine, /model PATH loads one",
+                );
+            }
+            UiMsg::Files(list) => self.app.files = list,
+            UiMsg::Conversation(change) => self.save_conversation(change),
+            UiMsg::Compacted(c) => {
+                let text = if c.elided == 0 {
+                    format!("nothing to compact: the conversation is about {} tokens and its recent messages are kept whole", c.before)
+                } else {
+                    format!(
+                        "compacted: {} old tool results elided, about {} → {} tokens",
+                        c.elided, c.before, c.after
+                    )
+                };
+                self.app.transcript.notice(NoticeKind::Info, text);
+            }
+            UiMsg::Terminate => self.quit = true,
+        }
+    }
+
+    pub(crate) fn apply(&mut self, effects: Vec<Effect>) {
+        for effect in effects {
+            match effect {
+                Effect::Start(text) => {
+                    self.save(&Record::User { text: text.clone() });
+                    let message = match self.note.take() {
+                        Some(note) => format!("{note}\n\n{text}"),
+                        None => text,
+                    };
+                    let _ = self.jobs.send(Job::Task(message));
+                }
+                Effect::Command(command) => {
+                    let _ = self.commands.send(command);
+                }
+                Effect::Slash(command) => self.slash(command),
+                Effect::Resume(id) => self.resume(&id),
+                Effect::Quit => self.quit = true,
+            }
+        }
+    }
+
+    /// Opens a backend in the background; the loop hears `LoadProgress` and `Loaded`.
+    pub(crate) fn load_backend(&mut self, flags: BackendFlags) {
+        let what = match (&flags.backend, &flags.model) {
+            (_, Some(model)) => format!("loading {model}"),
+            (Some(BackendChoice::Scripted(path)), None) => format!("loading {}", path.display()),
+            _ => "loading the model".to_string(),
+        };
+        self.app.phase = Phase::Loading {
+            what,
+            progress: None,
+        };
+        let ui = self.ui.clone();
+        let config = self.config.clone();
+        tokio::task::spawn_blocking(move || {
+            let progress_ui = ui.clone();
+            let progress: ProgressFn = Box::new(move |p| {
+                let _ = progress_ui.send(UiMsg::LoadProgress(p));
+            });
+            let result = open(&flags, &config, Some(progress)).map_err(|e| e.to_string());
+            let _ = ui.send(UiMsg::Loaded(result));
+        });
+    }
+
+    fn loaded(&mut self, backend: Arc<dyn ModelBackend>) {
+        let kind = backend.kind();
+        let model = backend.model_name();
+        let context = backend.context_length();
+        if let (Some(jobs_rx), Some(commands_rx)) = (self.jobs_rx.take(), self.commands_rx.take()) {
+            self.start_host(backend, jobs_rx, commands_rx);
+        } else {
+            let _ = self.jobs.send(Job::SetBackend(backend));
+            self.app.transcript.notice(
+                NoticeKind::Info,
+                format!("now talking to **{model}** ({kind})"),
+            );
+        }
+        let effects = self.app.loaded(kind, &model, context);
+        self.apply(effects);
+    }
+
+    fn start_host(
+        &mut self,
+        backend: Arc<dyn ModelBackend>,
+        jobs: UnboundedReceiver<Job>,
+        commands: UnboundedReceiver<AgentCommand>,
+    ) {
+        let test_command = self
+            .options
+            .test_command
+            .clone()
+            .or_else(|| self.config.agent.test_command.clone());
+        let mut ctx = ToolContext::new(self.workspace.clone());
+        ctx.test_command = test_command;
+        ctx.output_limit = 16 * 1024;
+        let options = AgentOptions {
+            mode: self.options.mode,
+            max_turns: self
+                .options
+                .max_turns
+                .unwrap_or(self.config.agent.max_turns)
+                .max(1),
+            max_tokens: 4096,
+            temperature: 0.0,
+            interactive: true,
+            cwd: self.options.cwd.clone(),
+        };
+        let agent = Agent::new(
+            backend,
+            crate::tools::all(),
+            ctx,
+            options,
+            self.agent_tx.clone(),
+        );
+        let (changes_tx, mut changes_rx) = unbounded_channel();
+        let ui = self.ui.clone();
+        tokio::spawn(async move {
+            while let Some(change) = changes_rx.recv().await {
+                let _ = ui.send(UiMsg::Conversation(change));
+            }
+        });
+        tokio::spawn(host::serve(
+            agent,
+            jobs,
+            commands,
+            changes_tx,
+            Some(self.config.dirs.data.clone()),
+        ));
+    }
+
+    /// Reads the workspace's paths for `@` completion in the background.
+    fn refresh_files(&self) {
+        let root = self.workspace.root().to_path_buf();
+        let ui = self.ui.clone();
+        tokio::task::spawn_blocking(move || {
+            let _ = ui.send(UiMsg::Files(files::list(&root)));
+        });
+    }
+
+    pub(crate) fn send_job(&self, job: Job) {
+        let _ = self.jobs.send(job);
+    }
+
+    pub(crate) fn slash(&mut self, command: Slash) {
+        actions::run(self, command);
+    }
+
+    /// Restores a saved session: its transcript on screen, its conversation in the agent,
+    /// and later messages appended to the same file.
+    pub(crate) fn resume(&mut self, id: &str) {
+        self.app.popup = None;
+        let saved = match self.store.load(id) {
+            Ok(saved) => saved,
+            Err(e) => {
+                self.app.set_banner(NoticeKind::Error, e.to_string());
+                return;
+            }
+        };
+        self.app.transcript.clear();
+        self.app.status.totals = Default::default();
+        for record in &saved.records {
+            match record {
+                Record::User { text } => self
+                    .app
+                    .transcript
+                    .push(crate::tui::transcript::Entry::User(text.clone())),
+                Record::Event { event } => {
+                    self.app.transcript.apply(event);
+                    if let AgentEvent::TurnStats { stats } = event {
+                        self.app.status.record(stats);
+                    }
+                }
+                Record::Header { .. } | Record::Message { .. } | Record::Messages { .. } => {}
+            }
+        }
+        let messages = saved.messages();
+        let mut text = format!(
+            "resumed session `{}`: {} messages in the conversation",
+            saved.id,
+            messages.len()
+        );
+        if saved.skipped_lines > 0 {
+            text.push_str(&format!(" ({} damaged lines skipped)", saved.skipped_lines));
+        }
+        self.app.transcript.notice(NoticeKind::Info, text);
+        self.send_job(Job::Restore(messages));
+        self.writer = match self.store.append_to(&saved.id) {
+            Ok(writer) => Some(writer),
+            Err(e) => {
+                self.app.set_banner(
+                    NoticeKind::Warning,
+                    format!("this session will not be saved further: {e}"),
+                );
+                None
+            }
+        };
+        self.app.scroll = 0;
+    }
+
+    /// `/clear`: a new conversation in a new session file.
+    pub(crate) fn clear(&mut self) {
+        self.send_job(Job::Clear);
+        self.app.transcript.clear();
+        self.writer = None;
+        self.note = None;
+        self.app.scroll = 0;
+    }
+
+    fn save_event(&mut self, event: &AgentEvent) {
+        match event {
+            AgentEvent::TokenStream { text } => {
+                self.answer.push_str(text);
+                return;
+            }
+            // Not part of what a resumed transcript shows.
+            AgentEvent::TurnStarted { .. } | AgentEvent::ApprovalNeeded { .. } => return,
+            _ => {}
+        }
+        if !self.answer.is_empty() {
+            let text = std::mem::take(&mut self.answer);
+            self.save(&Record::Event {
+                event: AgentEvent::TokenStream { text },
+            });
+        }
+        self.save(&Record::Event {
+            event: event.clone(),
+        });
+    }
+
+    fn save_conversation(&mut self, change: ConversationChange) {
+        match change {
+            ConversationChange::Appended(messages) => {
+                for message in messages {
+                    self.save(&Record::Message { message });
+                }
+            }
+            ConversationChange::Replaced(messages) => self.save(&Record::Messages { messages }),
+        }
+    }
+
+    /// Appends to the session file, creating it on the first record worth keeping. A
+    /// failure is reported once and the session goes on unsaved.
+    fn save(&mut self, record: &Record) {
+        if self.writer.is_none() {
+            if !matches!(record, Record::User { .. }) {
+                return;
+            }
+            match self.store.create() {
+                Ok(writer) => self.writer = Some(writer),
+                Err(e) => {
+                    self.app.set_banner(
+                        NoticeKind::Warning,
+                        format!(
+                            "cannot save this session under {}: {e}",
+                            self.store.dir().display()
+                        ),
+                    );
+                    return;
+                }
+            }
+        }
+        if let Some(writer) = &mut self.writer {
+            if let Err(e) = writer.append(record) {
+                self.app.set_banner(
+                    NoticeKind::Warning,
+                    format!(
+                        "cannot save this session to {}: {e}",
+                        writer.path().display()
+                    ),
+                );
+                self.writer = None;
+            }
+        }
+    }
+
+    /// Leaves the loop after the current event.
+    pub(crate) fn quit(&mut self) {
+        self.quit = true;
+    }
+}
+
+/// Sleeps until `deadline`; forever without one (the branch is disabled then anyway).
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,197 @@
+//! The real binary in a real terminal: tmux runs `lode` on a copy of a fixture repository
+//! with the scripted backend, and the test types, reads the screen and approves like a
+//! person — then checks the files, `/undo`, and that quitting gives the shell back its
+//! terminal (cooked mode, normal screen).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use super::common::lode;
+
+struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    fn start(command: &str, width: u16, height: u16) -> Self {
+        let session = format!("lode-e2e-{}", std::process::id());
+        let status = Command::new("tmux")
+            .args(["-f", "/dev/null", "new-session", "-d", "-s", &session])
+            .args(["-x", &width.to_string(), "-y", &height.to_string()])
+            .arg(command)
+            .status()
+            .unwrap();
+        assert!(status.success(), "tmux could not start");
+        Self { session }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let status = Command::new("tmux")
+            .args(["send-keys", "-t", &self.session])
+            .args(keys)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Types text literally (no key-name interpretation).
+    fn type_text(&self, text: &str) {
+        let status = Command::new("tmux")
+            .args(["send-keys", "-t", &self.session, "-l", text])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.session])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn alternate_screen(&self) -> bool {
+        let out = Command::new("tmux")
+            .args([
+                "display-message",
+                "-p",
+                "-t",
+                &self.session,
+                "#{alternate_on}",
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim() == "1"
+    }
+
+    /// Waits until the screen shows `text`; fails with the screen after `timeout`.
+    fn wait_for(&self, text: &str, timeout: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return screen;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "waited {timeout:?} for {text:?}; the screen shows:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.session])
+            .status();
+    }
+}
+
+fn tmux_available() -> bool {
+    let found = Command::new("tmux").arg("-V").output().is_ok();
+    // CI installs tmux; there a missing tmux is a failure, not a skip.
+    assert!(
+        found || std::env::var_os("CI").is_none(),
+        "tmux is required in CI (.ci/run installs it)"
+    );
+    found
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+#[test]
+fn a_person_fixes_a_bug_approves_the_diff_undoes_it_and_quits() {
+    if !tmux_available() {
+        eprintln!("skipped: tmux is not installed");
+        return;
+    }
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let home = tempfile::tempdir().unwrap();
+    let repo = home.path().join("calc");
+    copy_dir(&fixtures.join("repos/rust-calc"), &repo);
+    std::fs::create_dir_all(repo.join(".git")).unwrap();
+    let script = fixtures.join("scripts/rust-calc-fix.json");
+
+    // The environment the test process would give the binary, as a shell command line.
+    let cmd = lode(home.path());
+    let mut line = String::from("env");
+    for (key, value) in cmd.get_envs() {
+        if let Some(value) = value {
+            line.push_str(&format!(
+                " {}={}",
+                key.to_string_lossy(),
+                shell_quote(&value.to_string_lossy())
+            ));
+        }
+    }
+    line.push_str(&format!(
+        " TERM=xterm-256color {} --backend scripted:{} --cwd {}; code=$?; \
+         stty -a | tr ' ' '\\n' | grep -x -e icanon -e -icanon; echo LODE-EXITED-$code; sleep 60",
+        shell_quote(env!("CARGO_BIN_EXE_lode")),
+        shell_quote(&script.to_string_lossy()),
+        shell_quote(&repo.to_string_lossy()),
+    ));
+    let tmux = Tmux::start(&line, 100, 30);
+    let wait = Duration::from_secs(60);
+
+    tmux.wait_for("ask lode to do something", wait);
+    assert!(
+        tmux.alternate_screen(),
+        "the session uses the alternate screen"
+    );
+    tmux.type_text("fix the failing test");
+    tmux.keys(&["Enter"]);
+
+    // The first test run asks; `a` allows commands for the rest of the session.
+    let screen = tmux.wait_for("Run this command?", wait);
+    assert!(screen.contains("$ cargo test"), "{screen}");
+    tmux.keys(&["a"]);
+
+    let screen = tmux.wait_for("Apply this edit to src/lib.rs?", wait);
+    assert!(screen.contains("+    a + b"), "{screen}");
+    assert!(screen.contains("-    a - b"), "{screen}");
+    tmux.keys(&["y"]);
+
+    let screen = tmux.wait_for("✓ done", Duration::from_secs(180));
+    assert!(
+        screen.contains("tests pass: 2 passed, 0 failed"),
+        "{screen}"
+    );
+    let source = std::fs::read_to_string(repo.join("src/lib.rs")).unwrap();
+    assert!(source.contains("a + b"), "the edit was applied");
+
+    tmux.type_text("/undo");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("Undone", wait);
+    let source = std::fs::read_to_string(repo.join("src/lib.rs")).unwrap();
+    assert!(source.contains("a - b"), "/undo restored the file");
+
+    tmux.keys(&["C-c"]);
+    tmux.wait_for("Press Ctrl-C again to quit", wait);
+    tmux.keys(&["C-c"]);
+    let screen = tmux.wait_for("LODE-EXITED-0", wait);
+    // Cooked mode is back (stty prints `icanon`, not `-icanon`) and the normal screen too.
+    assert!(
+        screen.lines().any(|l| l.trim() == "icanon"),
+        "terminal still raw:\n{screen}"
+    );
+    assert!(!tmux.alternate_screen(), "the alternate screen was left");
+}
