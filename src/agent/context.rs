@@ -131,23 +131,28 @@ pub fn estimate_tokens(messages: &[Message], tools: &[ToolSpec]) -> u32 {
 const KEEP_RECENT: usize = 6;
 
 /// When the prompt nears the context limit, old tool results (the bulk of an agent's
-/// history) are replaced by a one-line note, oldest first, until it fits in 70% of the
-/// context. The system message and the most recent messages are never touched. Returns how
+/// history) are replaced by a one-line note, oldest first, then old answers, until it fits
+/// in 70% of the context. The system message and the most recent messages are never touched. Returns how
 /// many results were elided.
 pub fn compact(messages: &mut [Message], tools: &[ToolSpec], context_length: u32) -> usize {
     const ELIDED: &str =
         "[earlier tool output elided to fit the context; call the tool again if you need it]";
+    const ANSWER_ELIDED: &str = "[earlier answer elided to fit the context]";
     let budget = context_length / 10 * 7;
     let mut elided = 0;
     let end = messages.len().saturating_sub(KEEP_RECENT);
-    for i in 1..end {
-        if estimate_tokens(messages, tools) <= budget {
-            break;
-        }
-        let message = &mut messages[i];
-        if message.role == Role::Tool && message.content != ELIDED {
-            message.content = ELIDED.to_string();
-            elided += 1;
+    // Tool output goes first; if that is not enough (a long interactive session), old
+    // answers' text goes too — their tool calls stay, so the history still reads in order.
+    for (role, note) in [(Role::Tool, ELIDED), (Role::Assistant, ANSWER_ELIDED)] {
+        for i in 1..end {
+            if estimate_tokens(messages, tools) <= budget {
+                return elided;
+            }
+            let message = &mut messages[i];
+            if message.role == role && message.content.len() > note.len() {
+                message.content = note.to_string();
+                elided += 1;
+            }
         }
     }
     elided
@@ -195,6 +200,27 @@ mod tests {
         assert_eq!(messages[0], before[0]);
         let n = messages.len();
         assert_eq!(messages[n - KEEP_RECENT..], before[n - KEEP_RECENT..]);
+        assert!(estimate_tokens(&messages, &[]) <= 8000 / 10 * 7);
+    }
+
+    #[test]
+    fn long_answers_go_once_tool_output_is_not_enough() {
+        let mut messages = vec![Message::system("sys")];
+        for _ in 0..10 {
+            messages.push(Message::user("go on"));
+            messages.push(Message::assistant("y".repeat(4000)));
+        }
+        let before = messages.clone();
+        let elided = compact(&mut messages, &[], 8000);
+        assert!(elided > 0);
+        let n = messages.len();
+        assert_eq!(messages[n - KEEP_RECENT..], before[n - KEEP_RECENT..]);
+        assert!(
+            messages[2].content.contains("elided"),
+            "{}",
+            messages[2].content
+        );
+        assert_eq!(messages[1], before[1], "user messages stay");
         assert!(estimate_tokens(&messages, &[]) <= 8000 / 10 * 7);
     }
 }

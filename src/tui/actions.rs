@@ -73,7 +73,7 @@ fn help() -> String {
          - `↑` `↓` input history (saved per repository) · `Tab` complete `@path` and `/commands`\n\
          - `Esc` or `Ctrl+C` interrupt the running task · `Ctrl+C` twice on an empty prompt: quit\n\
          - `PgUp` `PgDn` `Shift+↑` `Shift+↓` scroll · `Ctrl+O` show or hide tool output\n\
-         - approvals: `y` yes · `a` yes and stop asking for this kind of call · `n` no\n\n\
+         - approvals: `y` yes · `a` yes and stop asking for this kind of call · `n` no · `Esc` stop the task\n\n\
          Messages typed while a task runs are sent when it ends.",
     );
     text

@@ -349,7 +349,12 @@ impl App {
         let decision = match key.code {
             KeyCode::Char('y') | KeyCode::Enter => Decision::Approve,
             KeyCode::Char('a') => Decision::AlwaysThisSession,
-            KeyCode::Char('n') | KeyCode::Esc => Decision::Reject,
+            KeyCode::Char('n') => Decision::Reject,
+            // Esc means stop, here as everywhere while a task runs.
+            KeyCode::Esc => {
+                self.approval = None;
+                return vec![Effect::Command(AgentCommand::Cancel)];
+            }
             KeyCode::Down | KeyCode::Char('j') => {
                 approval.scroll = approval.scroll.saturating_add(1);
                 return Vec::new();

@@ -235,9 +235,18 @@ impl Transcript {
             AgentEvent::Error { message } => self.notice(NoticeKind::Error, message.clone()),
             AgentEvent::Finished { outcome, message } => {
                 self.answer_open = false;
+                // An error already on screen is not repeated as the reason.
+                let repeated = matches!(
+                    self.entries.last(),
+                    Some(Entry::Notice { kind: NoticeKind::Error, text }) if text == message
+                );
                 self.push(Entry::Outcome {
                     outcome: *outcome,
-                    message: message.clone(),
+                    message: if repeated {
+                        String::new()
+                    } else {
+                        message.clone()
+                    },
                 });
             }
             AgentEvent::TurnStarted { .. }

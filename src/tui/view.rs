@@ -340,7 +340,7 @@ fn approval_panel(approval: &PendingApproval, app: &App, width: usize) -> Vec<Li
         Span::raw(format!(" yes, and allow {class} for this session   ")),
         key("n"),
         Span::raw(" no, tell lode what to do instead   "),
-        key("ctrl-c"),
+        key("esc"),
         Span::raw(" stop"),
     ]);
     lines.extend(wrap::wrap_line(&choices, width));
