@@ -114,3 +114,89 @@ async fn frames_are_coalesced_while_streaming_and_stop_when_idle() {
         .collect();
     assert!(idle.is_empty(), "frames drawn while idle: {idle:?}");
 }
+
+/// Runs one session: sends the prepared task (or `message`), waits `secs` of virtual time,
+/// then quits with Ctrl-C twice. Returns the controller for inspection.
+async fn one_session(
+    options: SessionOptions,
+    home: &Path,
+    message: Option<&str>,
+    secs: u64,
+) -> Controller {
+    let mut controller = Controller::new(options, config(home)).unwrap();
+    let (keys, terminal) = unbounded_channel();
+    let script = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if let Some(text) = message {
+            for c in text.chars() {
+                keys.send(key(KeyCode::Char(c), KeyModifiers::NONE))
+                    .unwrap();
+            }
+        }
+        keys.send(key(KeyCode::Enter, KeyModifiers::NONE)).unwrap();
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+        for _ in 0..2 {
+            keys.send(key(KeyCode::Char('c'), KeyModifiers::CONTROL))
+                .unwrap();
+        }
+    };
+    let (result, ()) = tokio::join!(controller.run(terminal, |_, _| Ok(())), script);
+    result.unwrap();
+    controller
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_resumed_session_shows_its_transcript_and_keeps_saving_to_the_same_file() {
+    let home = tempfile::tempdir().unwrap();
+    let options = session(home.path(), 5);
+    one_session(options.clone(), home.path(), None, 5).await;
+
+    let store = lode::sessions::SessionStore::new(
+        &home.path().join("data"),
+        &options.cwd.canonicalize().unwrap(),
+    );
+    let saved = store.list().unwrap();
+    assert_eq!(saved.len(), 1, "one session saved");
+    assert_eq!(saved[0].title, "tell me a story");
+
+    let resumed = SessionOptions {
+        resume: Resume::Id(saved[0].id[..15].to_string()),
+        prefill: None,
+        ..options
+    };
+    let controller = one_session(resumed, home.path(), Some("and another"), 5).await;
+    let texts: Vec<String> = controller
+        .app
+        .transcript
+        .entries()
+        .iter()
+        .filter_map(|e| match e {
+            lode::tui::transcript::Entry::User(text) => Some(text.clone()),
+            lode::tui::transcript::Entry::Assistant(text) => Some(text.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        texts,
+        vec![
+            "tell me a story".to_string(),
+            "word0 word1 word2 word3 word4".to_string(),
+            "and another".to_string(),
+            // The script starts over in the new process.
+            "word0 word1 word2 word3 word4".to_string(),
+        ]
+    );
+    let again = store.list().unwrap();
+    assert_eq!(
+        again.len(),
+        1,
+        "the resumed session appends to its own file"
+    );
+    assert_eq!(again[0].user_messages, 2);
+    let loaded = store.load(&again[0].id).unwrap();
+    assert_eq!(loaded.skipped_lines, 0);
+    assert!(
+        loaded.messages().len() >= 3,
+        "the conversation is saved too"
+    );
+}
