@@ -79,7 +79,31 @@ fn frame(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, frame);
+/// While an answer streams, its entry is laid out again on every frame: a long answer with
+/// a 150-line code block is the worst case the eye sees.
+fn streaming(c: &mut Criterion) {
+    let mut app = long_session();
+    let code: String = (0..150)
+        .map(|i| format!("    let value_{i} = compute({i}, \"text\") + offset; // step {i}\n"))
+        .collect();
+    let answer = format!(
+        "{}\n\n```rust\nfn main() {{\n{code}}}\n```\n\nAnd then",
+        "The change touches several files and here is why. ".repeat(40)
+    );
+    app.on_agent(&AgentEvent::TokenStream { text: answer });
+    let mut terminal = Terminal::new(TestBackend::new(120, 40)).expect("terminal");
+    let now = tokio::time::Instant::now();
+    c.bench_function("tui/frame_while_streaming_long_answer", |b| {
+        b.iter(|| {
+            app.on_agent(&AgentEvent::TokenStream {
+                text: " more".into(),
+            });
+            terminal.draw(|f| view::draw(f, &app, now)).expect("draw");
+        })
+    });
+}
+
+criterion_group!(benches, frame, streaming);
 
 /// CPU time the process spends while a session sits idle: the real event loop on a real
 /// clock, a scripted model loaded, nobody typing.
