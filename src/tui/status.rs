@@ -77,14 +77,19 @@ impl Status {
             "scripted" => theme::accent(),
             _ => theme::accent(),
         };
-        segments.push((
-            0,
-            vec![Span::styled(
-                self.backend.clone(),
-                backend_style.add_modifier(Modifier::BOLD),
-            )],
-        ));
-        segments.push((1, vec![Span::styled(self.model.clone(), theme::text())]));
+        // Nothing is known while the first model loads.
+        if !self.backend.is_empty() {
+            segments.push((
+                0,
+                vec![Span::styled(
+                    self.backend.clone(),
+                    backend_style.add_modifier(Modifier::BOLD),
+                )],
+            ));
+        }
+        if !self.model.is_empty() {
+            segments.push((1, vec![Span::styled(self.model.clone(), theme::text())]));
+        }
         if let Some(last) = &self.last {
             if last.prompt_tokens > last.cached_tokens && last.prefill_ms > 0.0 {
                 segments.push((5, figure("prefill", &rate(last.prefill_tps()))));

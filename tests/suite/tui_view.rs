@@ -407,3 +407,21 @@ fn ctrl_c_interrupts_a_task_then_quits_only_when_pressed_twice_idle() {
     assert!(screen(&app, 80, 12).contains("Press Ctrl-C again to quit"));
     assert_eq!(app.on_key(ctrl_c), vec![Effect::Quit]);
 }
+
+#[test]
+fn model_load_shows_a_progress_gauge_and_queues_what_is_typed() {
+    let mut app = App::new(
+        PathBuf::from("/home/ada/calc"),
+        History::in_memory(),
+        Phase::Loading {
+            what: "loading qwen2.5-coder-7b-q4_k_m.gguf".into(),
+            progress: Some(0.42),
+        },
+    );
+    assert!(type_text(&mut app, "fix the failing test").is_empty());
+    assert_snapshot!(screen(&app, 80, 10));
+    assert_eq!(
+        app.loaded("local", "qwen2.5-coder-7b-q4_k_m", Some(16384)),
+        vec![Effect::Start("fix the failing test".into())]
+    );
+}
