@@ -275,3 +275,11 @@ fn models_lists_a_synthetic_model_inside_a_fake_ollama_store() {
     assert!(entry["n_params"].as_u64().unwrap() > 0);
     assert!(entry["error"].is_null());
 }
+
+#[test]
+fn the_session_without_a_terminal_points_to_lode_run() {
+    let home = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = output(lode(home.path()).stdin(std::process::Stdio::null()));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("lode run"), "{stderr}");
+}
