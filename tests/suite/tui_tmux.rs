@@ -15,7 +15,9 @@ struct Tmux {
 
 impl Tmux {
     fn start(command: &str, width: u16, height: u16) -> Self {
-        let session = format!("lode-e2e-{}", std::process::id());
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let session = format!("lode-e2e-{}-{n}", std::process::id());
         let status = Command::new("tmux")
             .args(["-f", "/dev/null", "new-session", "-d", "-s", &session])
             .args(["-x", &width.to_string(), "-y", &height.to_string()])
@@ -117,21 +119,11 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-#[test]
-fn a_person_fixes_a_bug_approves_the_diff_undoes_it_and_quits() {
-    if !tmux_available() {
-        eprintln!("skipped: tmux is not installed");
-        return;
-    }
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    let home = tempfile::tempdir().unwrap();
-    let repo = home.path().join("calc");
-    copy_dir(&fixtures.join("repos/rust-calc"), &repo);
-    std::fs::create_dir_all(repo.join(".git")).unwrap();
-    let script = fixtures.join("scripts/rust-calc-fix.json");
-
-    // The environment the test process would give the binary, as a shell command line.
-    let cmd = lode(home.path());
+/// A shell command line that runs `lode` on `repo` with `script` as the model, in the
+/// environment the test process would give it, then reports the exit status and whether
+/// the terminal is back in cooked mode.
+fn session_command(home: &Path, script: &Path, repo: &Path) -> String {
+    let cmd = lode(home);
     let mut line = String::from("env");
     for (key, value) in cmd.get_envs() {
         if let Some(value) = value {
@@ -149,6 +141,23 @@ fn a_person_fixes_a_bug_approves_the_diff_undoes_it_and_quits() {
         shell_quote(&script.to_string_lossy()),
         shell_quote(&repo.to_string_lossy()),
     ));
+    line
+}
+
+#[test]
+fn a_person_fixes_a_bug_approves_the_diff_undoes_it_and_quits() {
+    if !tmux_available() {
+        eprintln!("skipped: tmux is not installed");
+        return;
+    }
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let home = tempfile::tempdir().unwrap();
+    let repo = home.path().join("calc");
+    copy_dir(&fixtures.join("repos/rust-calc"), &repo);
+    std::fs::create_dir_all(repo.join(".git")).unwrap();
+    let script = fixtures.join("scripts/rust-calc-fix.json");
+
+    let line = session_command(home.path(), &script, &repo);
     let tmux = Tmux::start(&line, 100, 30);
     let wait = Duration::from_secs(60);
 
@@ -189,6 +198,38 @@ fn a_person_fixes_a_bug_approves_the_diff_undoes_it_and_quits() {
     tmux.keys(&["C-c"]);
     let screen = tmux.wait_for("LODE-EXITED-0", wait);
     // Cooked mode is back (stty prints `icanon`, not `-icanon`) and the normal screen too.
+    assert!(
+        screen.lines().any(|l| l.trim() == "icanon"),
+        "terminal still raw:\n{screen}"
+    );
+    assert!(!tmux.alternate_screen(), "the alternate screen was left");
+}
+
+#[test]
+fn sigterm_ends_the_session_and_restores_the_terminal() {
+    if !tmux_available() {
+        eprintln!("skipped: tmux is not installed");
+        return;
+    }
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let home = tempfile::tempdir().unwrap();
+    let repo = home.path().join("calc");
+    copy_dir(&fixtures.join("repos/rust-calc"), &repo);
+    let script = fixtures.join("scripts/rust-calc-fix.json");
+    let tmux = Tmux::start(&session_command(home.path(), &script, &repo), 80, 24);
+    tmux.wait_for("ask lode to do something", Duration::from_secs(60));
+    // The pane runs a shell; lode is its child.
+    let shell = Command::new("tmux")
+        .args(["display-message", "-p", "-t", &tmux.session, "#{pane_pid}"])
+        .output()
+        .unwrap();
+    let shell = String::from_utf8_lossy(&shell.stdout).trim().to_string();
+    let status = Command::new("pkill")
+        .args(["-TERM", "-P", &shell, "-x", "lode"])
+        .status()
+        .unwrap();
+    assert!(status.success(), "no lode process under the pane's shell");
+    let screen = tmux.wait_for("LODE-EXITED-", Duration::from_secs(30));
     assert!(
         screen.lines().any(|l| l.trim() == "icanon"),
         "terminal still raw:\n{screen}"
