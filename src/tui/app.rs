@@ -120,6 +120,9 @@ pub struct App {
     /// Workspace paths for `@` completion (loaded in the background).
     pub files: Vec<String>,
     quit_armed: bool,
+    /// The transcript area of the last frame (width, height), for scrolling by pages and
+    /// stopping at the top.
+    pub viewport: std::cell::Cell<(usize, usize)>,
 }
 
 impl App {
@@ -138,6 +141,7 @@ impl App {
             workspace,
             files: Vec::new(),
             quit_armed: false,
+            viewport: std::cell::Cell::new((80, 20)),
         }
     }
 
@@ -256,11 +260,15 @@ impl App {
         }
         match key.code {
             KeyCode::Esc => {
+                // Scrolled up, Esc first comes back down (as the hint says); then it stops.
+                if self.scroll > 0 {
+                    self.scroll = 0;
+                    return Vec::new();
+                }
                 if self.is_running() {
                     return vec![Effect::Command(AgentCommand::Cancel)];
                 }
                 self.banner = None;
-                self.scroll = 0;
                 return Vec::new();
             }
             KeyCode::Char('o') if ctrl => {
@@ -269,19 +277,19 @@ impl App {
                 return Vec::new();
             }
             KeyCode::PageUp => {
-                self.scroll = self.scroll.saturating_add(10);
+                self.scroll_by(self.page() as isize);
                 return Vec::new();
             }
             KeyCode::PageDown => {
-                self.scroll = self.scroll.saturating_sub(10);
+                self.scroll_by(-(self.page() as isize));
                 return Vec::new();
             }
             KeyCode::Up if key.modifiers.contains(KeyModifiers::SHIFT) => {
-                self.scroll = self.scroll.saturating_add(1);
+                self.scroll_by(1);
                 return Vec::new();
             }
             KeyCode::Down if key.modifiers.contains(KeyModifiers::SHIFT) => {
-                self.scroll = self.scroll.saturating_sub(1);
+                self.scroll_by(-1);
                 return Vec::new();
             }
             _ => {}
@@ -318,6 +326,18 @@ impl App {
             }
             InputAction::Ignored => Vec::new(),
         }
+    }
+
+    /// Most of a screen, so a page turn keeps a little context.
+    fn page(&self) -> usize {
+        self.viewport.get().1.saturating_sub(2).max(1)
+    }
+
+    /// Scrolls up (positive) or down, stopping at the first line and at the bottom.
+    fn scroll_by(&mut self, lines: isize) {
+        let (width, height) = self.viewport.get();
+        let top = self.transcript.height(width).saturating_sub(height);
+        self.scroll = self.scroll.saturating_add_signed(lines).min(top);
     }
 
     /// Ctrl-C: stops a running task; on an idle prompt clears it, and a second press quits.

@@ -216,6 +216,14 @@ impl Controller {
                 }
             }
             UiMsg::Loaded(Ok(backend)) => self.loaded(backend),
+            // A failed switch keeps the model that was working.
+            UiMsg::Loaded(Err(message)) if self.jobs_rx.is_none() => {
+                self.app.phase = Phase::Idle;
+                self.app.transcript.notice(
+                    NoticeKind::Error,
+                    format!("{message}\n(still talking to {})", self.app.status.model),
+                );
+            }
             UiMsg::Loaded(Err(message)) => {
                 self.app.phase = Phase::NoModel;
                 self.app.transcript.notice(NoticeKind::Error, message);

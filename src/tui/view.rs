@@ -76,6 +76,7 @@ fn rows(n: usize) -> u16 {
 fn draw_transcript(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let width = usize::from(area.width);
     let height = usize::from(area.height);
+    app.viewport.set((width, height));
     if width == 0 || height == 0 {
         return;
     }

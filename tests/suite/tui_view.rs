@@ -425,3 +425,33 @@ fn model_load_shows_a_progress_gauge_and_queues_what_is_typed() {
         vec![Effect::Start("fix the failing test".into())]
     );
 }
+
+#[test]
+fn scrolling_stops_at_the_first_line_and_returns_to_the_bottom() {
+    let mut app = running("count");
+    for i in 0..60 {
+        app.on_agent(&AgentEvent::TokenStream {
+            text: format!("line {i}\n\n"),
+        });
+    }
+    let bottom = screen(&app, 60, 12);
+    assert!(bottom.contains("line 59"), "{bottom}");
+    for _ in 0..50 {
+        app.on_key(key(KeyCode::PageUp));
+    }
+    let top = screen(&app, 60, 12);
+    assert!(
+        top.contains("› count"),
+        "the first line is reachable:\n{top}"
+    );
+    assert!(top.contains("lines up"), "{top}");
+    assert!(
+        app.on_key(key(KeyCode::Esc)).is_empty(),
+        "Esc first scrolls back"
+    );
+    assert_eq!(screen(&app, 60, 12), bottom);
+    assert_eq!(
+        app.on_key(key(KeyCode::Esc)),
+        vec![Effect::Command(lode::agent::AgentCommand::Cancel)]
+    );
+}
