@@ -389,6 +389,11 @@ impl Controller {
         };
         self.app.transcript.clear();
         self.app.status.totals = Default::default();
+        // The saved turns' figures count toward /stats, but the bar names today's model.
+        let (backend, model) = (
+            self.app.status.backend.clone(),
+            self.app.status.model.clone(),
+        );
         for record in &saved.records {
             match record {
                 Record::User { text } => self
@@ -404,6 +409,8 @@ impl Controller {
                 Record::Header { .. } | Record::Message { .. } | Record::Messages { .. } => {}
             }
         }
+        self.app.status.backend = backend;
+        self.app.status.model = model;
         let messages = saved.messages();
         let mut text = format!(
             "resumed session `{}`: {} messages in the conversation",
