@@ -323,6 +323,14 @@ pub(crate) fn open_for_append(path: &Path) -> io::Result<File> {
     Ok(file)
 }
 
+/// Seconds since the Unix epoch now (0 on a clock set before 1970).
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 /// "just now", "5 min ago", "3 h ago", "2 days ago" (`now` and `then` in unix seconds).
 pub fn age(now_unix: u64, then_unix: u64) -> String {
     let secs = now_unix.saturating_sub(then_unix);

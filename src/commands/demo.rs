@@ -73,10 +73,7 @@ pub fn options(dir: &Path, script: PathBuf) -> SessionOptions {
 /// Runs `lode demo`; returns the exit status.
 pub fn run(args: &DemoArgs, config: Config) -> u8 {
     let dir = args.dir.clone().unwrap_or_else(|| {
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let stamp = crate::sessions::unix_now();
         std::env::temp_dir().join(format!("lode-demo-{stamp}-{}", std::process::id()))
     });
     let script = match prepare(&dir) {

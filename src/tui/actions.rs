@@ -42,7 +42,7 @@ pub fn run(ctl: &mut Controller, command: Slash) {
             });
         }
         Slash::Resume(None) => match ctl.store.list() {
-            Ok(list) => ctl.app.show_sessions(list, unix_now()),
+            Ok(list) => ctl.app.show_sessions(list, crate::sessions::unix_now()),
             Err(e) => ctl.app.set_banner(
                 NoticeKind::Error,
                 format!(
@@ -305,11 +305,4 @@ fn stats(ctl: &Controller) -> String {
         text.push_str("\n(a task is running; its current turn is not counted yet)");
     }
     text
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
