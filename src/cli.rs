@@ -29,6 +29,17 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct SessionArgs {
     #[command(flatten)]
+    pub agent: AgentArgs,
+    /// Continue a saved session of this repository: without ID, pick one from a list.
+    #[arg(long, value_name = "ID", num_args = 0..=1, default_missing_value = "")]
+    pub resume: Option<String>,
+}
+
+/// What every agent front end takes: the model, the permissions, the budget, the tests and
+/// the workspace.
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    #[command(flatten)]
     pub backend: BackendArgs,
     #[command(flatten)]
     pub permissions: PermissionArgs,
@@ -41,9 +52,6 @@ pub struct SessionArgs {
     /// Work in this directory (its repository root is the workspace).
     #[arg(long, value_name = "DIR")]
     pub cwd: Option<PathBuf>,
-    /// Continue a saved session of this repository: without ID, pick one from a list.
-    #[arg(long, value_name = "ID", num_args = 0..=1, default_missing_value = "")]
-    pub resume: Option<String>,
 }
 
 /// Which calls need approval. The interactive session asks by default; `lode run` edits
@@ -162,21 +170,22 @@ pub struct BackendArgs {
     pub threads: Option<u32>,
 }
 
+impl BackendArgs {
+    /// The flags as `backend::open` takes them.
+    pub fn flags(&self) -> crate::backend::open::BackendFlags {
+        crate::backend::open::BackendFlags {
+            backend: self.backend.clone(),
+            model: self.model.clone(),
+            ctx_size: self.ctx_size,
+            threads: self.threads,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
-    pub backend: BackendArgs,
-    #[command(flatten)]
-    pub permissions: PermissionArgs,
-    /// Model requests allowed for the task (default 30).
-    #[arg(long, value_name = "N")]
-    pub max_turns: Option<u32>,
-    /// The command that proves the task done (default: detected: cargo test, pytest, …).
-    #[arg(long, value_name = "CMD")]
-    pub test_cmd: Option<String>,
-    /// Work in this directory (its repository root is the workspace).
-    #[arg(long, value_name = "DIR")]
-    pub cwd: Option<PathBuf>,
+    pub agent: AgentArgs,
     /// Print every agent event as a JSON line on stdout.
     #[arg(long)]
     pub json: bool,

@@ -44,19 +44,14 @@ pub struct RunOptions {
 impl RunOptions {
     /// From `lode run`'s flags.
     pub fn from_args(args: &crate::cli::RunArgs) -> Self {
-        let mode = args.permissions.mode(PermissionMode::AutoEdit);
+        let agent = &args.agent;
         Self {
             task: args.task.clone(),
-            backend: BackendFlags {
-                backend: args.backend.backend.clone(),
-                model: args.backend.model.clone(),
-                ctx_size: args.backend.ctx_size,
-                threads: args.backend.threads,
-            },
-            mode,
-            max_turns: args.max_turns,
-            test_command: args.test_cmd.clone(),
-            cwd: args.cwd.clone(),
+            backend: agent.backend.flags(),
+            mode: agent.permissions.mode(PermissionMode::AutoEdit),
+            max_turns: agent.max_turns,
+            test_command: agent.test_cmd.clone(),
+            cwd: agent.cwd.clone(),
             json: args.json,
             read_stdin: true,
         }

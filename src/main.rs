@@ -74,7 +74,8 @@ fn with_config(dir: Option<&std::path::Path>, f: impl FnOnce(Config) -> u8) -> u
 
 /// `lode` alone: the interactive session.
 fn session(args: &lode::cli::SessionArgs) -> u8 {
-    let cwd = match &args.cwd {
+    let agent = &args.agent;
+    let cwd = match &agent.cwd {
         Some(dir) => dir.clone(),
         None => match std::env::current_dir() {
             Ok(cwd) => cwd,
@@ -90,15 +91,10 @@ fn session(args: &lode::cli::SessionArgs) -> u8 {
         Some(id) => lode::tui::Resume::Id(id.to_string()),
     };
     let options = lode::tui::SessionOptions {
-        backend: lode::backend::open::BackendFlags {
-            backend: args.backend.backend.clone(),
-            model: args.backend.model.clone(),
-            ctx_size: args.backend.ctx_size,
-            threads: args.backend.threads,
-        },
-        mode: args.permissions.mode(lode::agent::PermissionMode::Ask),
-        max_turns: args.max_turns,
-        test_command: args.test_cmd.clone(),
+        backend: agent.backend.flags(),
+        mode: agent.permissions.mode(lode::agent::PermissionMode::Ask),
+        max_turns: agent.max_turns,
+        test_command: agent.test_cmd.clone(),
         cwd: cwd.clone(),
         resume,
         prefill: None,
@@ -108,7 +104,7 @@ fn session(args: &lode::cli::SessionArgs) -> u8 {
 
 /// `lode run` has its own exit statuses (see `lode::exec::exit`).
 fn run_agent(args: &lode::cli::RunArgs) -> u8 {
-    with_config(args.cwd.as_deref(), |config| {
+    with_config(args.agent.cwd.as_deref(), |config| {
         lode::exec::run(&lode::exec::RunOptions::from_args(args), &config)
     })
 }

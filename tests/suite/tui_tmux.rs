@@ -119,6 +119,28 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
+/// A copy of the rust-calc fixture outside the source tree (a git repository), and the
+/// script that fixes it.
+fn fixture() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let home = tempfile::tempdir().unwrap();
+    let repo = home.path().join("calc");
+    copy_dir(&fixtures.join("repos/rust-calc"), &repo);
+    std::fs::create_dir_all(repo.join(".git")).unwrap();
+    (home, repo, fixtures.join("scripts/rust-calc-fix.json"))
+}
+
+/// Waits for the shell's line after lode exits (`exited` names the status expected), then
+/// checks cooked mode is back (stty prints `icanon`, not `-icanon`) and the normal screen.
+fn assert_restored(tmux: &Tmux, exited: &str, timeout: Duration) {
+    let screen = tmux.wait_for(exited, timeout);
+    assert!(
+        screen.lines().any(|l| l.trim() == "icanon"),
+        "terminal still raw:\n{screen}"
+    );
+    assert!(!tmux.alternate_screen(), "the alternate screen was left");
+}
+
 /// A shell command line that runs `lode` on `repo` with `script` as the model, in the
 /// environment the test process would give it, then reports the exit status and whether
 /// the terminal is back in cooked mode.
@@ -150,12 +172,7 @@ fn a_person_fixes_a_bug_approves_the_diff_undoes_it_and_quits() {
         eprintln!("skipped: tmux is not installed");
         return;
     }
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    let home = tempfile::tempdir().unwrap();
-    let repo = home.path().join("calc");
-    copy_dir(&fixtures.join("repos/rust-calc"), &repo);
-    std::fs::create_dir_all(repo.join(".git")).unwrap();
-    let script = fixtures.join("scripts/rust-calc-fix.json");
+    let (home, repo, script) = fixture();
 
     let line = session_command(home.path(), &script, &repo);
     let tmux = Tmux::start(&line, 100, 30);
@@ -196,13 +213,7 @@ fn a_person_fixes_a_bug_approves_the_diff_undoes_it_and_quits() {
     tmux.keys(&["C-c"]);
     tmux.wait_for("Press Ctrl-C again to quit", wait);
     tmux.keys(&["C-c"]);
-    let screen = tmux.wait_for("LODE-EXITED-0", wait);
-    // Cooked mode is back (stty prints `icanon`, not `-icanon`) and the normal screen too.
-    assert!(
-        screen.lines().any(|l| l.trim() == "icanon"),
-        "terminal still raw:\n{screen}"
-    );
-    assert!(!tmux.alternate_screen(), "the alternate screen was left");
+    assert_restored(&tmux, "LODE-EXITED-0", wait);
 }
 
 #[test]
@@ -211,11 +222,7 @@ fn sigterm_ends_the_session_and_restores_the_terminal() {
         eprintln!("skipped: tmux is not installed");
         return;
     }
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    let home = tempfile::tempdir().unwrap();
-    let repo = home.path().join("calc");
-    copy_dir(&fixtures.join("repos/rust-calc"), &repo);
-    let script = fixtures.join("scripts/rust-calc-fix.json");
+    let (home, repo, script) = fixture();
     let tmux = Tmux::start(&session_command(home.path(), &script, &repo), 80, 24);
     tmux.wait_for("ask lode to do something", Duration::from_secs(60));
     // The pane runs a shell; lode is its child.
@@ -229,10 +236,5 @@ fn sigterm_ends_the_session_and_restores_the_terminal() {
         .status()
         .unwrap();
     assert!(status.success(), "no lode process under the pane's shell");
-    let screen = tmux.wait_for("LODE-EXITED-", Duration::from_secs(30));
-    assert!(
-        screen.lines().any(|l| l.trim() == "icanon"),
-        "terminal still raw:\n{screen}"
-    );
-    assert!(!tmux.alternate_screen(), "the alternate screen was left");
+    assert_restored(&tmux, "LODE-EXITED-", Duration::from_secs(30));
 }
