@@ -53,6 +53,8 @@ fn per_turn(c: &mut Criterion) {
                 temperature: 0.0,
                 interactive: false,
                 cwd: repo.clone(),
+                system_prompt: None,
+                answer_schema: None,
             };
             let mut agent = Agent::new(backend, lode::tools::all(), ctx, options, events);
             runtime.block_on(agent.run_task("look around", &mut commands));

@@ -130,6 +130,8 @@ fn run_inner(options: &RunOptions, config: &Config) -> Result<u8, (u8, String)> 
         temperature: 0.0,
         interactive,
         cwd,
+        system_prompt: None,
+        answer_schema: None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -12,6 +12,7 @@ pub mod engine;
 pub mod exec;
 pub mod gguf;
 pub mod models;
+pub mod review;
 pub mod sessions;
 pub mod stats;
 pub mod tools;

@@ -30,6 +30,12 @@ pub struct AgentOptions {
     pub interactive: bool,
     /// Directory the agent was started in (project instructions are read down to it).
     pub cwd: PathBuf,
+    /// Replaces the coding agent's system message (the reviewer brings its own). It must
+    /// not change between runs: it is the prefix the disk prompt cache keeps.
+    pub system_prompt: Option<String>,
+    /// JSON schema the final answer (a turn without tool calls) must match; local models
+    /// are held to it by grammar.
+    pub answer_schema: Option<serde_json::Value>,
 }
 
 /// One agent: a conversation with a model over a workspace.
@@ -64,12 +70,7 @@ impl Agent {
     ) -> Self {
         let context_length = backend.context_length();
         let offered = context::offered_tools(&tools, options.mode, context_length);
-        let system = context::system_message(
-            &ctx.workspace,
-            &options.cwd,
-            ctx.test_command.as_deref(),
-            context_length,
-        );
+        let system = system_text(&ctx, &options, context_length);
         Self {
             backend,
             tools,
@@ -121,12 +122,7 @@ impl Agent {
         self.backend = backend;
         let context_length = self.backend.context_length();
         self.offered = context::offered_tools(&self.tools, self.options.mode, context_length);
-        let system = Message::system(context::system_message(
-            &self.ctx.workspace,
-            &self.options.cwd,
-            self.ctx.test_command.as_deref(),
-            context_length,
-        ));
+        let system = Message::system(system_text(&self.ctx, &self.options, context_length));
         if let Some(first) = self.messages.first_mut() {
             *first = system;
         }
@@ -558,6 +554,19 @@ impl Agent {
 
     fn emit(&self, event: AgentEvent) {
         let _ = self.events.send(event);
+    }
+}
+
+/// The system message: the caller's own, or the coding agent's for this workspace.
+fn system_text(ctx: &ToolContext, options: &AgentOptions, context_length: Option<u32>) -> String {
+    match &options.system_prompt {
+        Some(text) => text.clone(),
+        None => context::system_message(
+            &ctx.workspace,
+            &options.cwd,
+            ctx.test_command.as_deref(),
+            context_length,
+        ),
     }
 }
 

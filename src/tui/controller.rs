@@ -335,6 +335,8 @@ impl Controller {
             temperature: 0.0,
             interactive: true,
             cwd: self.options.cwd.clone(),
+            system_prompt: None,
+            answer_schema: None,
         };
         let agent = Agent::new(
             backend,

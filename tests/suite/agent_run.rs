@@ -266,6 +266,8 @@ fn ask_mode_shows_the_diff_and_obeys_the_answer() {
             temperature: 0.0,
             interactive: true,
             cwd: repo.clone(),
+            system_prompt: None,
+            answer_schema: None,
         };
         let backend = std::sync::Arc::new(ScriptedBackend::load(&script).unwrap());
         let mut agent = Agent::new(backend, lode::tools::all(), ToolContext::new(Workspace::new(&repo).unwrap()), options, events);

@@ -1,0 +1,7 @@
+//! `lode review` and `lode hook`: a read-only review of exactly what a commit will record,
+//! on the local model, reported as compiler-style lines, JSON or SARIF.
+
+pub mod changes;
+pub mod findings;
+pub mod hook;
+pub mod report;
