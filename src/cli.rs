@@ -142,6 +142,90 @@ Enter to send the prepared task, `y` to approve the edit, watch the tests pass, 
 lode demo\n  lode demo --dir /tmp/try-lode"
     )]
     Demo(DemoArgs),
+    /// Review a change with the model, read-only: by default exactly what `git commit` will
+    /// record (the index, not the working tree).
+    #[command(
+        after_long_help = "Findings print as `path:line: severity: title` lines with their \
+detail (or --json, or --sarif for code-scanning tools); every line points into the diff. \
+The model may read, search and outline the files as they will be committed; it cannot write \
+or run anything.\n\nA review never blocks for the wrong reason: no model, a failing model or \
+a spent --budget pass with a notice; only findings fail. LODE_SKIP=1 skips the review.\n\n\
+Exit status: 0 no finding at or above --fail-on, 1 findings, 2 usage error (not a \
+repository, bad range), 3 not reviewed (with --strict), 130 interrupted.\n\n\
+Settings for the hook go in config: [review] budget_s, fail_on, max_turns, strict.\n\n\
+Examples:\n  lode review\n  lode review --range main..HEAD --sarif > review.sarif\n  \
+lode review --uncommitted --fail-on warning"
+    )]
+    Review(ReviewArgs),
+    /// Install or remove lode's git pre-commit hook (`lode review` on every commit).
+    #[command(
+        after_long_help = "install writes the pre-commit hook where git looks for it \
+(core.hooksPath is respected). An existing hook is never overwritten: it is kept, run first, \
+and backed up as pre-commit.lode-backup. uninstall puts back exactly what was there.\n\n\
+Examples:\n  lode hook install\n  lode hook uninstall"
+    )]
+    Hook(HookArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    #[command(flatten)]
+    pub backend: BackendArgs,
+    /// Review a revision range instead: A..B, A...B (from the merge base) or one commit.
+    #[arg(long, value_name = "RANGE", conflicts_with = "uncommitted")]
+    pub range: Option<String>,
+    /// Review staged and unstaged changes against HEAD instead.
+    #[arg(long)]
+    pub uncommitted: bool,
+    /// Print the report as one JSON object.
+    #[arg(long, conflicts_with = "sarif")]
+    pub json: bool,
+    /// Print the report as SARIF 2.1.0.
+    #[arg(long)]
+    pub sarif: bool,
+    /// Fail (exit 1) on findings at or above this severity: error, warning, note or never
+    /// (default: `[review] fail_on`, or error).
+    #[arg(long, value_name = "LEVEL")]
+    pub fail_on: Option<crate::review::findings::FailOn>,
+    /// Seconds the review may take; then it reports what it has (default: `[review]
+    /// budget_s`, or 60).
+    #[arg(long, value_name = "SECONDS")]
+    pub budget: Option<u64>,
+    /// Exit 3 instead of 0 when the change could not be reviewed (no model, a failing model).
+    #[arg(long)]
+    pub strict: bool,
+    /// Model requests one review may make (default: `[review] max_turns`, or 8).
+    #[arg(long, value_name = "N")]
+    pub max_turns: Option<u32>,
+    /// Review the repository containing this directory.
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+    /// Run by the pre-commit hook: a refusal says how to commit anyway, and a broken
+    /// configuration passes with a notice instead of blocking.
+    #[arg(long, hide = true)]
+    pub hook: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HookArgs {
+    #[command(subcommand)]
+    pub action: HookAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HookAction {
+    /// Write the pre-commit hook (an existing one is kept and chained).
+    Install {
+        /// The repository (default: the current one).
+        #[arg(long, value_name = "DIR")]
+        cwd: Option<PathBuf>,
+    },
+    /// Remove lode's hook and restore what was there before.
+    Uninstall {
+        /// The repository (default: the current one).
+        #[arg(long, value_name = "DIR")]
+        cwd: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

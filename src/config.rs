@@ -43,6 +43,7 @@ pub struct Config {
     pub remote: RemoteConfig,
     pub agent: AgentSettings,
     pub cache: CacheConfig,
+    pub review: ReviewSettings,
     pub dirs: Dirs,
     /// Config files that were found and read, in order of precedence (lowest first).
     pub sources: Vec<PathBuf>,
@@ -88,6 +89,20 @@ pub struct AgentSettings {
     pub max_turns: u32,
     /// The command that proves the task done; detected from the repo when unset.
     pub test_command: Option<String>,
+}
+
+/// `lode review` settings (`[review]`): what the pre-commit hook does, since a hook takes no
+/// flags.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ReviewSettings {
+    /// Seconds a review may take before it reports what it has.
+    pub budget_s: u64,
+    /// Lowest severity that fails the review: `error`, `warning`, `note` or `never`.
+    pub fail_on: String,
+    /// Model requests one review may make.
+    pub max_turns: u32,
+    /// Fail (exit 3) instead of passing when no model is available.
+    pub strict: bool,
 }
 
 /// Which model wire to use.
@@ -154,6 +169,8 @@ struct Layer {
     agent: AgentLayer,
     #[serde(default)]
     cache: CacheLayer,
+    #[serde(default)]
+    review: ReviewLayer,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -203,6 +220,15 @@ struct AgentLayer {
 struct CacheLayer {
     enabled: Option<bool>,
     max_mb: Option<u64>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReviewLayer {
+    budget_s: Option<u64>,
+    fail_on: Option<String>,
+    max_turns: Option<u32>,
+    strict: Option<bool>,
 }
 
 /// Reads the process environment; tests pass their own.
@@ -262,6 +288,12 @@ impl Config {
                 enabled: true,
                 max_mb: 4096,
             },
+            review: ReviewSettings {
+                budget_s: 60,
+                fail_on: "error".to_string(),
+                max_turns: 8,
+                strict: false,
+            },
             dirs,
             sources,
         };
@@ -290,6 +322,11 @@ impl Config {
         set_some(&mut self.agent.test_command, layer.agent.test_command);
         set(&mut self.cache.enabled, layer.cache.enabled);
         set(&mut self.cache.max_mb, layer.cache.max_mb);
+        let r = layer.review;
+        set(&mut self.review.budget_s, r.budget_s);
+        set(&mut self.review.fail_on, r.fail_on);
+        set(&mut self.review.max_turns, r.max_turns);
+        set(&mut self.review.strict, r.strict);
     }
 
     /// The disk prompt cache settings for the engine, if enabled.
@@ -395,6 +432,7 @@ fn env_layer(env: &dyn Env) -> Result<Layer, ConfigError> {
             enabled: parse(env, "LODE_CACHE")?,
             max_mb: parse(env, "LODE_CACHE_MAX_MB")?,
         },
+        review: ReviewLayer::default(),
     })
 }
 

@@ -18,6 +18,7 @@ fn main() -> ExitCode {
                 commands::demo::run(args, config)
             }))
         }
+        Some(Command::Review(args)) => return ExitCode::from(review(args)),
         Some(_) => {}
     }
     match run(cli) {
@@ -41,6 +42,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Synth(args) = command {
         return Ok(commands::synth::run(args, &mut out)?);
     }
+    if let Command::Hook(args) = command {
+        return Ok(commands::hook::run(args, &mut out)?);
+    }
     let config = Config::load(&cwd, &ProcessEnv)?;
     match command {
         Command::Gen(args) => commands::gen::run(args, &config, &mut out)?,
@@ -48,7 +52,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Doctor(args) => commands::doctor::run(args.json, &config, &mut out)?,
         Command::Bench(args) => commands::bench::run(args, &config, &mut out)?,
         Command::Undo(args) => commands::undo::run(args, &config, &mut out)?,
-        Command::Synth(_) | Command::Run(_) | Command::Demo(_) => {}
+        Command::Synth(_)
+        | Command::Run(_)
+        | Command::Demo(_)
+        | Command::Review(_)
+        | Command::Hook(_) => {}
     }
     Ok(())
 }
@@ -107,4 +115,31 @@ fn run_agent(args: &lode::cli::RunArgs) -> u8 {
     with_config(args.agent.cwd.as_deref(), |config| {
         lode::exec::run(&lode::exec::RunOptions::from_args(args), &config)
     })
+}
+
+/// `lode review` has its own exit statuses (see `lode::review::exit`). Under the hook, a
+/// broken configuration must not block commits: it passes with a notice.
+fn review(args: &lode::cli::ReviewArgs) -> u8 {
+    let cwd = match &args.cwd {
+        Some(dir) => dir.clone(),
+        None => std::env::current_dir().unwrap_or_default(),
+    };
+    let config = match Config::load(&cwd, &ProcessEnv) {
+        Ok(config) => config,
+        Err(e) if args.hook && !args.strict => {
+            eprintln!("lode review: not reviewed: {e}");
+            return lode::review::exit::PASS;
+        }
+        Err(e) => {
+            eprintln!("lode review: {e}");
+            return lode::review::exit::USAGE;
+        }
+    };
+    match lode::review::ReviewOptions::from_args(args, &config) {
+        Ok(options) => lode::review::run(&options, &config),
+        Err(e) => {
+            eprintln!("lode review: {e}");
+            lode::review::exit::USAGE
+        }
+    }
 }

@@ -78,7 +78,7 @@ pub fn system_message(
 }
 
 /// `AGENTS.md` / `CLAUDE.md` from the root down to `cwd`, outermost first.
-fn project_instructions(workspace: &Workspace, cwd: &Path) -> Vec<(String, String)> {
+pub fn project_instructions(workspace: &Workspace, cwd: &Path) -> Vec<(String, String)> {
     let root = workspace.root();
     let cwd = cwd.canonicalize().unwrap_or_else(|_| root.to_path_buf());
     let mut dirs: Vec<&Path> = cwd

@@ -5,6 +5,7 @@ pub mod bench;
 pub mod demo;
 pub mod doctor;
 pub mod gen;
+pub mod hook;
 pub mod models;
 pub mod synth;
 pub mod undo;
@@ -37,6 +38,8 @@ pub enum CommandError {
     BadJson { path: PathBuf, message: String },
     #[error("{0}")]
     Undo(String),
+    #[error("{0}")]
+    Hook(String),
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
 }

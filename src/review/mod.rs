@@ -4,4 +4,9 @@
 pub mod changes;
 pub mod findings;
 pub mod hook;
+pub mod prompt;
 pub mod report;
+pub mod run;
+pub mod snapshot;
+
+pub use run::{exit, run, Format, ReviewOptions};

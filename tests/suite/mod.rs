@@ -2,12 +2,14 @@
 
 pub mod agent_context;
 pub mod agent_run;
+pub mod answer_grammar;
 pub mod boundaries;
 pub mod cli;
 pub mod common;
 pub mod demo;
 pub mod engine;
 pub mod openai;
+pub mod review;
 pub mod synth;
 pub mod toolcall_grammar;
 pub mod tui_loop;
