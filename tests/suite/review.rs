@@ -367,3 +367,37 @@ fn the_hook_refuses_a_commit_with_an_error_and_lets_notes_through() {
     assert_ne!(code, 0, "{err}");
     assert!(err.contains("src/lib.rs:11: error: two is wrong"), "{err}");
 }
+
+#[test]
+fn a_spent_budget_reports_what_the_model_had_said_and_says_so() {
+    let repo = Repo::new();
+    repo.stage_change();
+    // The answer streams a word every 100 ms: the first finding arrives whole, then the
+    // budget runs out in the middle of the second.
+    let first = json!({"path": "src/lib.rs", "line": 7, "severity": "error",
+                       "title": "division-by-zero", "detail": "len-can-be-0"})
+    .to_string();
+    let words = vec!["padding"; 40].join(" ");
+    let say = format!(
+        r#"{{"findings":[{first}, {{"path":"src/lib.rs","line":6,"severity":"error","title":"never finished","detail":"{words}"}}]}}"#
+    );
+    let path = repo.home.path().join("slow.json");
+    std::fs::write(
+        &path,
+        json!({"pace_ms": 100, "turns": [{"say": say}]}).to_string(),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let (code, out, err) = repo.review(Some(&path), &["--budget", "1"]);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "it stopped at the budget"
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.starts_with("src/lib.rs:7: error: division-by-zero\n"),
+        "{out}"
+    );
+    assert!(!out.contains("never finished"), "{out}");
+    assert!(err.contains("stopped at its 1 s budget"), "{err}");
+}
