@@ -341,3 +341,6 @@ fn render_patch(patch: &Patch<'_>) -> Result<(String, Vec<Hunk>), ChangeError> {
     }
     Ok((text, hunks))
 }
+
+#[cfg(test)]
+mod tests;

@@ -247,3 +247,6 @@ fn take_lock(path: &Path) -> Option<PathBuf> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests;
