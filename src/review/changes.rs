@@ -57,7 +57,8 @@ pub struct FileChange {
     pub old_size: u64,
     pub new_size: u64,
     /// The unified diff of this file (`@@` hunks with context, no `diff --git` header);
-    /// empty for binary files, submodules and deletions.
+    /// empty for binary files, submodules, deletions and type changes (libgit2 loads no
+    /// content for those; the reviewer can still read the new file).
     pub patch: String,
     pub hunks: Vec<Hunk>,
 }
