@@ -250,6 +250,7 @@ impl Agent {
                 None => self.options.max_tokens,
             },
             stable_prefix_messages: 1,
+            answer_schema: self.options.answer_schema.clone(),
         };
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let cancel = self.ctx.cancel.clone();

@@ -1,6 +1,7 @@
 //! The in-process engine as a model backend: renders the conversation with the model's own
-//! chat template (tools included), constrains tool calls with a lazy grammar, and parses the
-//! calls back out of the text in the model family's own format.
+//! chat template (tools included), constrains tool calls with a lazy grammar (or, when the
+//! answer must match a JSON schema, the whole turn with a grammar of calls or that answer), and
+//! parses the calls back out of the text in the model family's own format.
 
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -13,8 +14,8 @@ use crate::engine::model::TemplateKind;
 use crate::engine::template::RenderOptions;
 use crate::engine::textstream::TextStream;
 use crate::engine::{
-    CancelFlag, Engine, FinishReason, GenEvent, GenerateRequest, ModelInfo, Persist, Prompt,
-    SamplingParams,
+    json_schema_gbnf, CancelFlag, Engine, FinishReason, GenEvent, GenerateRequest, ModelInfo,
+    Persist, Prompt, SamplingParams,
 };
 use crate::tools::ToolSpec;
 
@@ -136,12 +137,22 @@ impl ModelBackend for LocalBackend {
             } else {
                 SamplingParams::greedy()
             };
+            // An answer schema holds the whole turn from its first token: calls or the answer.
+            // Without one, prose is free and only a started call is held to its envelope.
+            let grammar = match &request.answer_schema {
+                Some(schema) => Some(toolcall::answer_grammar(
+                    self.format,
+                    &request.tools,
+                    &json_schema_gbnf(schema)?,
+                )),
+                None => toolcall::call_grammar(self.format, &request.tools),
+            };
             let generate = GenerateRequest {
                 prompt: Prompt::Chat { messages, options },
                 sampling,
                 max_tokens: request.max_tokens,
                 stop: Vec::new(),
-                grammar: toolcall::call_grammar(self.format, &request.tools),
+                grammar,
                 session: SESSION.to_string(),
                 stop_at_eog: true,
                 disk_cache: true,

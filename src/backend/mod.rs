@@ -101,6 +101,9 @@ pub struct ChatRequest {
     /// schemas and project instructions): local backends store their KV state in the disk
     /// prompt cache and checkpoint hybrid models there.
     pub stable_prefix_messages: usize,
+    /// JSON schema a final answer (one without tool calls) must match; local models are held
+    /// to it by grammar, others are told in the prompt by the caller and checked afterwards.
+    pub answer_schema: Option<serde_json::Value>,
 }
 
 /// Streamed output of a model turn.

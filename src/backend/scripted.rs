@@ -194,6 +194,7 @@ mod tests {
             seed: None,
             max_tokens: 100,
             stable_prefix_messages: 1,
+            answer_schema: None,
         }
     }
 

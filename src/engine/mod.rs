@@ -21,6 +21,6 @@ pub use error::EngineError;
 pub use generate::{Completion, FinishReason, GenerateRequest, Persist, Prompt};
 pub use model::{MemoryKind, ModelInfo};
 pub use options::{ContextOptions, FlashAttention, LoadOptions};
-pub use sampling::{Grammar, SamplingParams};
+pub use sampling::{json_schema_gbnf, Grammar, SamplingParams};
 pub use session::CancelFlag;
 pub use worker::{DiskCacheConfig, Engine, EngineConfig, GenEvent, Generation};

@@ -101,13 +101,21 @@ impl Grammar {
             Self::Gbnf { text, root } | Self::Lazy { text, root, .. } => {
                 Ok((text.clone(), root.clone()))
             }
-            Self::JsonSchema { schema } => {
-                let gbnf = llama_cpp_2::json_schema_to_grammar(&schema.to_string())
-                    .map_err(|e| EngineError::Grammar(format!("JSON schema: {e}")))?;
-                Ok((gbnf, "root".to_string()))
-            }
+            Self::JsonSchema { schema } => Ok((json_schema_gbnf(schema)?, "root".to_string())),
         }
     }
+}
+
+/// `schema` as GBNF by llama.cpp's converter; the root rule is `root`. Used on its own by
+/// callers that combine the result with grammar of their own (rule names may then collide:
+/// the converter defines `root`, `space`, `string`, `value` and others).
+pub fn json_schema_gbnf(schema: &serde_json::Value) -> Result<String, EngineError> {
+    llama_cpp_2::json_schema_to_grammar(&schema.to_string()).map_err(|e| {
+        EngineError::Grammar(format!(
+            "JSON schema could not be converted ({e}); \
+             check that it is valid and that every `$ref` points inside it"
+        ))
+    })
 }
 
 /// Picks tokens: the grammar (if any) masks the candidates, then penalties and greedy or

@@ -83,6 +83,7 @@ fn prefix_is_byte_stable_and_cached_across_five_turns() {
             seed: None,
             max_tokens: 12,
             stable_prefix_messages: 1,
+            answer_schema: None,
         };
         let rendered = template
             .render_json(

@@ -6,6 +6,10 @@
 //! are where grammars turn slow and models turn strange. Values are checked afterwards by
 //! [`super::validate`]. The GBNF is written here by hand because only `engine/` may use
 //! llama.cpp's schema converter.
+//!
+//! A final answer held to a JSON schema is the exception: there the schema *is* the point, so
+//! [`answer_grammar`] takes the converter's GBNF (from [`crate::engine::json_schema_gbnf`]) and
+//! offers it next to the calls.
 
 use super::CallFormat;
 use crate::engine::Grammar;
@@ -36,7 +40,7 @@ enum Calls {
 /// the name restricted to `tools` (any string when there are none). Generic has no marker:
 /// its envelope is a bare `{"name": …, "arguments": {…}}` object.
 pub fn envelope_gbnf(format: CallFormat, tools: &[ToolSpec]) -> String {
-    gbnf(format, tools, Calls::One)
+    gbnf(format, tools, Calls::One, "root")
 }
 
 /// A lazy grammar that leaves prose free and, once the model starts a call with the format's
@@ -58,25 +62,97 @@ pub fn call_grammar(format: CallFormat, tools: &[ToolSpec]) -> Option<Grammar> {
         CallFormat::Generic => return None,
     };
     Some(Grammar::Lazy {
-        text: gbnf(format, tools, Calls::Many),
+        text: gbnf(format, tools, Calls::Many, "root"),
         root: "root".to_string(),
         triggers,
     })
 }
 
-fn gbnf(format: CallFormat, tools: &[ToolSpec], calls: Calls) -> String {
-    let root = match (format, calls) {
-        (CallFormat::Hermes, Calls::One) => "root ::= envelope",
-        (CallFormat::Hermes, Calls::Many) => "root ::= envelope ( ws envelope )*",
-        (CallFormat::Mistral, Calls::One) => r#"root ::= "[TOOL_CALLS]" ws "[" ws call ws "]""#,
+/// What the converted answer grammar's rule names are prefixed with, so they cannot collide
+/// with the call grammar's (both define `string`, `value` and the like).
+const ANSWER_PREFIX: &str = "answer-";
+
+/// A grammar enforced from the first token: either tool calls in `format`'s envelope (as
+/// [`call_grammar`] holds them) or a final answer matching `answer_gbnf`, the GBNF of a JSON
+/// schema with root rule `root` as llama.cpp's converter writes it. Nothing may come before
+/// either, not even whitespace. [`CallFormat::Generic`], whose calls are bare JSON objects
+/// like the answer, and a turn without tools get the answer alone.
+pub fn answer_grammar(format: CallFormat, tools: &[ToolSpec], answer_gbnf: &str) -> Grammar {
+    let answer = prefix_rules(answer_gbnf, ANSWER_PREFIX);
+    let text = if tools.is_empty() || format == CallFormat::Generic {
+        format!("root ::= {ANSWER_PREFIX}root\n{answer}")
+    } else {
+        let calls = gbnf(format, tools, Calls::Many, "calls");
+        format!("root ::= calls | {ANSWER_PREFIX}root\n{calls}{answer}")
+    };
+    Grammar::Gbnf {
+        text,
+        root: "root".to_string(),
+    }
+}
+
+/// `gbnf` with `prefix` put before every rule name, where the rule is defined and wherever it
+/// is referenced. Names are the runs of `[a-zA-Z0-9_-]` outside string literals, character
+/// classes, `{m,n}` repetition counts and `#` comments, which are copied as they are.
+pub(super) fn prefix_rules(gbnf: &str, prefix: &str) -> String {
+    let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    let mut out = String::with_capacity(gbnf.len() * 2);
+    let mut chars = gbnf.chars().peekable();
+    while let Some(c) = chars.next() {
+        // Where the current piece ends (inclusive), for pieces copied verbatim.
+        let close = match c {
+            '"' => '"',
+            '[' => ']',
+            '{' => '}',
+            '#' => {
+                out.push(c);
+                while let Some(c) = chars.next_if(|&c| c != '\n') {
+                    out.push(c);
+                }
+                continue;
+            }
+            c if is_name(c) => {
+                out.push_str(prefix);
+                out.push(c);
+                while let Some(c) = chars.next_if(|&c| is_name(c)) {
+                    out.push(c);
+                }
+                continue;
+            }
+            c => {
+                out.push(c);
+                continue;
+            }
+        };
+        out.push(c);
+        while let Some(c) = chars.next() {
+            out.push(c);
+            if c == close {
+                break;
+            }
+            // Literals and classes escape their closing character; counts have no escapes.
+            if c == '\\' && close != '}' {
+                out.extend(chars.next());
+            }
+        }
+    }
+    out
+}
+
+/// The envelope grammar, its top rule named `root_name`.
+fn gbnf(format: CallFormat, tools: &[ToolSpec], calls: Calls, root_name: &str) -> String {
+    let body = match (format, calls) {
+        (CallFormat::Hermes, Calls::One) => "envelope",
+        (CallFormat::Hermes, Calls::Many) => "envelope ( ws envelope )*",
+        (CallFormat::Mistral, Calls::One) => r#""[TOOL_CALLS]" ws "[" ws call ws "]""#,
         (CallFormat::Mistral, Calls::Many) => {
-            r#"root ::= "[TOOL_CALLS]" ws "[" ws call ( ws "," ws call )* ws "]""#
+            r#""[TOOL_CALLS]" ws "[" ws call ( ws "," ws call )* ws "]""#
         }
-        (CallFormat::Llama3, Calls::One) => r#"root ::= ( "<|python_tag|>" ws )? call"#,
+        (CallFormat::Llama3, Calls::One) => r#"( "<|python_tag|>" ws )? call"#,
         (CallFormat::Llama3, Calls::Many) => {
-            r#"root ::= ( "<|python_tag|>" ws )? call ( ( ";" | "\n" ) ws call )*"#
+            r#"( "<|python_tag|>" ws )? call ( ( ";" | "\n" ) ws call )*"#
         }
-        (CallFormat::Generic, _) => "root ::= call",
+        (CallFormat::Generic, _) => "call",
     };
     let arguments_key = match format {
         CallFormat::Hermes | CallFormat::Mistral => r#""\"arguments\"""#,
@@ -87,9 +163,7 @@ fn gbnf(format: CallFormat, tools: &[ToolSpec], calls: Calls) -> String {
         CallFormat::Mistral => r#" ( ws "," ws "\"id\"" ws ":" ws string )?"#,
         _ => "",
     };
-    let mut text = String::new();
-    text.push_str(root);
-    text.push('\n');
+    let mut text = format!("{root_name} ::= {body}\n");
     if format == CallFormat::Hermes {
         text.push_str("envelope ::= \"<tool_call>\" ws call ws \"</tool_call>\"\n");
     }

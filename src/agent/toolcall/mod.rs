@@ -7,6 +7,8 @@
 //! fragment, worded so the model can retry, and [`validate`] checks the arguments against the
 //! tool's schema in the same spirit. [`render_calls`] writes calls back into a prompt for
 //! templates that cannot render `tool_calls` themselves, as the exact inverse of [`parse`].
+//! When a final answer must match a JSON schema, [`answer_grammar`] holds the whole turn to
+//! "calls or that answer" instead.
 
 mod formats;
 mod grammar;
@@ -19,7 +21,7 @@ use serde::Serialize;
 
 use crate::backend::ToolCall;
 
-pub use grammar::{call_grammar, envelope_gbnf};
+pub use grammar::{answer_grammar, call_grammar, envelope_gbnf};
 pub use validate::validate;
 
 /// The markup a model family uses for tool calls.

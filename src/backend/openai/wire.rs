@@ -51,6 +51,8 @@ impl<'a> Request<'a> {
             temperature: request.temperature,
             seed: request.seed,
             max_tokens: request.max_tokens,
+            // `answer_schema` is not sent: servers differ too much in whether and how they
+            // combine `tools` with `response_format`; the caller checks the answer instead.
         }
     }
 }

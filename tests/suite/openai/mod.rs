@@ -46,6 +46,7 @@ fn request(messages: Vec<Message>) -> ChatRequest {
         seed: None,
         max_tokens: 256,
         stable_prefix_messages: 1,
+        answer_schema: None,
     }
 }
 

@@ -1,5 +1,6 @@
 //! Table tests for parsing, rendering and grammar text; validation lives in `validate`.
 
+mod grammar;
 mod validate;
 
 use pretty_assertions::assert_eq;
