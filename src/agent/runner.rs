@@ -173,7 +173,10 @@ impl Agent {
             if let Some(limit) = self.backend.context_length() {
                 context::compact(&mut self.messages, &self.offered, limit);
             }
-            let completion = match self.model_turn(commands).await? {
+            let completion = match self
+                .model_turn(commands, turn == self.options.max_turns)
+                .await?
+            {
                 Ok(completion) => completion,
                 Err(err) => {
                     let message = format!("the model backend failed: {err}");
@@ -237,6 +240,7 @@ impl Agent {
     async fn model_turn(
         &mut self,
         commands: &mut UnboundedReceiver<AgentCommand>,
+        last_turn: bool,
     ) -> Result<Result<crate::backend::Completion, BackendError>, Interrupt> {
         let request = ChatRequest {
             messages: self.messages.clone(),
@@ -251,6 +255,8 @@ impl Agent {
             },
             stable_prefix_messages: 1,
             answer_schema: self.options.answer_schema.clone(),
+            // A caller that wants an answer in a set shape gets one, even at the budget's end.
+            answer_now: last_turn && self.options.answer_schema.is_some(),
         };
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let cancel = self.ctx.cancel.clone();

@@ -142,7 +142,11 @@ impl ModelBackend for LocalBackend {
             let grammar = match &request.answer_schema {
                 Some(schema) => Some(toolcall::answer_grammar(
                     self.format,
-                    &request.tools,
+                    if request.answer_now {
+                        &[]
+                    } else {
+                        &request.tools
+                    },
                     &json_schema_gbnf(schema)?,
                 )),
                 None => toolcall::call_grammar(self.format, &request.tools),

@@ -104,6 +104,9 @@ pub struct ChatRequest {
     /// JSON schema a final answer (one without tool calls) must match; local models are held
     /// to it by grammar, others are told in the prompt by the caller and checked afterwards.
     pub answer_schema: Option<serde_json::Value>,
+    /// This turn must be the final answer, without tool calls (the last turn of a budget):
+    /// local models are held to the answer schema alone, servers get `tool_choice: none`.
+    pub answer_now: bool,
 }
 
 /// Streamed output of a model turn.

@@ -195,6 +195,7 @@ mod tests {
             max_tokens: 100,
             stable_prefix_messages: 1,
             answer_schema: None,
+            answer_now: false,
         }
     }
 

@@ -84,6 +84,7 @@ fn prefix_is_byte_stable_and_cached_across_five_turns() {
             max_tokens: 12,
             stable_prefix_messages: 1,
             answer_schema: None,
+            answer_now: false,
         };
         let rendered = template
             .render_json(

@@ -70,6 +70,7 @@ fn request(tools: &[ToolSpec], schema: serde_json::Value, seed: u32) -> ChatRequ
         max_tokens: MAX_TOKENS,
         stable_prefix_messages: 0,
         answer_schema: Some(schema),
+        answer_now: false,
     }
 }
 
@@ -96,13 +97,15 @@ struct Tally {
 
 /// Runs `seeds` turns under `schema` and checks each: a finished turn is calls or a valid
 /// answer; one the budget cut off is still on its way to one of them.
-fn run_turns(schema: &serde_json::Value, seeds: std::ops::Range<u32>) -> Tally {
+fn run_turns(schema: &serde_json::Value, seeds: std::ops::Range<u32>, answer_now: bool) -> Tally {
     let backend = backend();
     let tools = tools();
     let validator = jsonschema::validator_for(schema).unwrap();
     let mut tally = Tally::default();
     for seed in seeds {
-        let done = complete(&backend, request(&tools, schema.clone(), seed)).unwrap();
+        let mut request = request(&tools, schema.clone(), seed);
+        request.answer_now = answer_now;
+        let done = complete(&backend, request).unwrap();
         if done.stop == StopReason::Length {
             tally.cut_off += 1;
             // A cut-off call may read as prose besides: a random model writes `</tool_call>`
@@ -139,7 +142,7 @@ fn run_turns(schema: &serde_json::Value, seeds: std::ops::Range<u32>) -> Tally {
 #[test]
 fn local_turns_are_tool_calls_or_an_answer_that_matches_the_schema() {
     let _guard = llama_lock();
-    let tally = run_turns(&findings_schema(), 20..40);
+    let tally = run_turns(&findings_schema(), 20..40, false);
     assert!(
         tally.answers >= 3 && tally.calls >= 1,
         "{tally:?}; pick other seeds"
@@ -162,8 +165,18 @@ fn local_answers_hold_findings_to_their_enums_and_bounds() {
     let item = &mut schema["properties"]["findings"]["items"]["properties"];
     item["title"]["pattern"] = json!("^[a-z ]{1,8}$");
     item["detail"]["pattern"] = json!("^[a-z ]{1,8}$");
-    let tally = run_turns(&schema, 20..40);
+    let tally = run_turns(&schema, 20..40, false);
     assert!(tally.findings >= 3, "{tally:?}; pick other seeds");
+}
+
+/// The last turn of a budget must answer: the tools stay in the prompt (its cached prefix
+/// does not change), but the grammar offers only the answer.
+#[test]
+fn a_turn_that_must_answer_never_calls_a_tool() {
+    let _guard = llama_lock();
+    let tally = run_turns(&findings_schema(), 20..40, true);
+    assert_eq!(tally.calls, 0, "{tally:?}");
+    assert!(tally.answers >= 3, "{tally:?}; pick other seeds");
 }
 
 #[test]

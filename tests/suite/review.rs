@@ -401,3 +401,76 @@ fn a_spent_budget_reports_what_the_model_had_said_and_says_so() {
     assert!(!out.contains("never finished"), "{out}");
     assert!(err.contains("stopped at its 1 s budget"), "{err}");
 }
+
+/// Against a recording OpenAI-compatible server: the model is shown the staged diff, reads
+/// the staged file through its tool, is offered only the read-only tools, and must answer on
+/// its last turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_model_sees_the_staged_change_and_only_read_only_tools() {
+    use super::openai::server::{Reply, Server};
+    use super::openai::{finish_chunk, text_chunk};
+    let call = json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "call_a", "type": "function",
+        "function": {"name": "read_file", "arguments": "{\"path\": \"src/lib.rs\"}"}}]}, "finish_reason": null}]});
+    let answer =
+        json!({"findings": [finding("src/lib.rs", 7, "warning", "divides by len")]}).to_string();
+    let server = Server::start(vec![
+        Reply::sse(&[call, finish_chunk("tool_calls")]),
+        Reply::sse(&[text_chunk(&answer), finish_chunk("stop")]),
+    ])
+    .await;
+    let repo = Repo::new();
+    repo.stage_change();
+    repo.write("src/lib.rs", "// a later edit, not staged\n");
+    let url = server.base_url();
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        let mut cmd = lode(repo.home.path());
+        cmd.current_dir(&repo.dir)
+            .env("LODE_BACKEND", "openai")
+            .env("LODE_REMOTE_URL", url)
+            .env("LODE_MODEL", "test-model")
+            .args(["review", "--max-turns", "2", "--fail-on", "warning"]);
+        let result = output(&mut cmd);
+        drop(repo);
+        result
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.starts_with("src/lib.rs:7: warning: divides by len"),
+        "{out}"
+    );
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    let first = &requests[0].body;
+    let tools: Vec<&str> = first["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(tools, ["read_file", "search", "outline"]);
+    assert!(first.get("tool_choice").is_none(), "{first}");
+    let messages = first["messages"].as_array().unwrap();
+    assert!(messages[0]["content"]
+        .as_str()
+        .unwrap()
+        .starts_with("You are lode's code reviewer."));
+    let diff = messages[1]["content"].as_str().unwrap();
+    assert!(
+        diff.contains("+    let total: i32 = values.iter().sum();"),
+        "{diff}"
+    );
+    assert!(!diff.contains("a later edit"), "{diff}");
+    let second = &requests[1].body;
+    assert_eq!(second["tool_choice"], "none", "the last turn must answer");
+    let read = second["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "tool")
+        .unwrap();
+    let content = read["content"].as_str().unwrap();
+    assert!(content.contains("let total: i32"), "{content}");
+    assert!(!content.contains("a later edit"), "{content}");
+}

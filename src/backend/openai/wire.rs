@@ -24,6 +24,8 @@ pub(super) struct Request<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     seed: Option<u32>,
     max_tokens: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<&'static str>,
 }
 
 impl<'a> Request<'a> {
@@ -51,6 +53,7 @@ impl<'a> Request<'a> {
             temperature: request.temperature,
             seed: request.seed,
             max_tokens: request.max_tokens,
+            tool_choice: (request.answer_now && !request.tools.is_empty()).then_some("none"),
             // `answer_schema` is not sent: servers differ too much in whether and how they
             // combine `tools` with `response_format`; the caller checks the answer instead.
         }

@@ -4,7 +4,7 @@
 
 mod agent;
 mod failures;
-mod server;
+pub mod server;
 mod streaming;
 
 use std::sync::Arc;
@@ -47,6 +47,7 @@ fn request(messages: Vec<Message>) -> ChatRequest {
         max_tokens: 256,
         stable_prefix_messages: 1,
         answer_schema: None,
+        answer_now: false,
     }
 }
 
@@ -68,11 +69,11 @@ async fn turn(
     (result, events)
 }
 
-fn text_chunk(text: &str) -> Value {
+pub fn text_chunk(text: &str) -> Value {
     json!({"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]})
 }
 
-fn finish_chunk(reason: &str) -> Value {
+pub fn finish_chunk(reason: &str) -> Value {
     json!({"choices": [{"index": 0, "delta": {}, "finish_reason": reason}]})
 }
 
