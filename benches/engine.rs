@@ -72,6 +72,7 @@ fn ttft(c: &mut Criterion) {
                 quant: None,
                 mtp: false,
                 n_vocab: None,
+                n_ctx: None,
             },
             &model,
         )

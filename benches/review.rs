@@ -40,17 +40,20 @@ impl Fixture {
                 quant: (shape != Shape::Tiny).then_some(Quant::Q4KM),
                 mtp: false,
                 n_vocab: None,
+                // The tiny shape declares 4,096 tokens; a 300-line diff needs more room.
+                n_ctx: (shape == Shape::Tiny).then_some(32_768),
             },
             &model,
         )
         .expect("synthesize");
-        // One review turn, answered from the first token: the measured work is one prefill
-        // of instructions + diff and one answer, the same in both cases.
+        // One review turn, which must answer: the measured work is one prefill of
+        // instructions + diff and one short answer (20 tokens with this seed), the same in
+        // both cases.
         std::fs::create_dir_all(repo.join(".lode")).expect(".lode");
         std::fs::write(
             repo.join(".lode/config.toml"),
             format!(
-                "[models.large]\npath = {:?}\n[engine]\nthreads = 2\nctx_size = 8192\n[review]\nmax_turns = 1\nbudget_s = 600\n",
+                "[models.large]\npath = {:?}\n[engine]\nthreads = 2\nctx_size = 16384\n[review]\nmax_turns = 1\nbudget_s = 600\n",
                 model.display().to_string()
             ),
         )

@@ -381,6 +381,9 @@ pub struct SynthArgs {
     /// Override the vocabulary size.
     #[arg(long, value_name = "N")]
     pub vocab: Option<u32>,
+    /// Override the context length the model declares (tiny: 4096).
+    #[arg(long, value_name = "N")]
+    pub ctx: Option<u32>,
     /// Print a JSON report instead of a sentence.
     #[arg(long)]
     pub json: bool,

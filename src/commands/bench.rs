@@ -241,6 +241,7 @@ fn default_model(
             quant: Some(Quant::Q4KM),
             mtp: false,
             n_vocab: None,
+            n_ctx: None,
         },
         &path,
     )?;

@@ -17,6 +17,7 @@ pub fn run(args: &SynthArgs, out: &mut dyn Write) -> Result<(), CommandError> {
         quant: args.quant,
         mtp: args.mtp,
         n_vocab: args.vocab,
+        n_ctx: args.ctx,
     };
     let started = Instant::now();
     let report = synthesize(&spec, &args.output)?;

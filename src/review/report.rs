@@ -47,6 +47,8 @@ pub struct Report {
     pub notices: Vec<String>,
     pub model: String,
     pub elapsed_ms: u64,
+    /// What each model turn cost (prompt tokens, how many came from the caches, timings).
+    pub turns: Vec<crate::stats::TurnStats>,
 }
 
 /// A skipped file as it appears in JSON: named fields read better to scripts than a pair.
@@ -171,6 +173,7 @@ pub fn json(report: &Report) -> Value {
         "notices": report.notices,
         "model": report.model,
         "elapsed_ms": report.elapsed_ms,
+        "turns": report.turns,
     })
 }
 
@@ -297,6 +300,7 @@ mod tests {
             notices: vec![],
             model: "model.gguf".into(),
             elapsed_ms: 4_216,
+            turns: Vec::new(),
         }
     }
 

@@ -140,6 +140,7 @@ pub fn run(options: &ReviewOptions, config: &Config) -> u8 {
         notices: Vec::new(),
         model: String::new(),
         elapsed_ms: 0,
+        turns: Vec::new(),
     };
     if files.is_empty() {
         report.notices.push(format!(
@@ -153,9 +154,9 @@ pub fn run(options: &ReviewOptions, config: &Config) -> u8 {
         Ok(backend) => backend,
         Err(e) => {
             report.complete = false;
-            report.notices.push(format!(
-                "no model available, so the change was not reviewed: {e}"
-            ));
+            report
+                .notices
+                .push(format!("the change was not reviewed: {e}"));
             return finish(options, report, started, true);
         }
     };
@@ -218,13 +219,15 @@ fn review(
 ) -> Reviewed {
     let system = prompt::system_message(&workspace);
     let context = backend.context_length().unwrap_or(DEFAULT_CONTEXT);
-    // Room for the instructions, tool schemas, a few tool results and the answer; the rest
-    // is diff, at about 3 bytes per token.
+    // Room for the instructions, tool schemas, a few tool results and the answer (at most a
+    // quarter of the context, as the agent allows); the rest is diff, at about 3 bytes per
+    // token.
+    let specs: Vec<_> = review_tools().iter().map(|t| t.spec()).collect();
     let reserved = crate::agent::context::estimate_tokens(
         &[crate::backend::Message::system(system.clone())],
-        &[],
-    ) + 3_000
-        + MAX_ANSWER_TOKENS;
+        &specs,
+    ) + (context / 8).min(3_000)
+        + (context / 4).min(MAX_ANSWER_TOKENS);
     let budget_bytes = (context.saturating_sub(reserved) as usize * 3).max(4 * 1024);
     let input = prompt::user_message(&options.scope, files, budget_bytes);
     report.skipped = input.skipped.clone();
@@ -282,6 +285,7 @@ fn review(
         let listener = tokio::spawn(async move {
             let mut last_turn = String::new();
             let mut final_message = None;
+            let mut turns = Vec::new();
             while let Some(event) = events_rx.recv().await {
                 match event {
                     AgentEvent::TurnStarted { .. } => last_turn.clear(),
@@ -294,10 +298,11 @@ fn review(
                         eprintln!("lode review: {tool} {what}");
                     }
                     AgentEvent::Finished { message, .. } => final_message = Some(message),
+                    AgentEvent::TurnStats { stats } => turns.push(stats),
                     _ => {}
                 }
             }
-            (last_turn, final_message)
+            (last_turn, final_message, turns)
         });
         let timed_out = Arc::new(AtomicBool::new(false));
         let timer = {
@@ -343,16 +348,18 @@ fn review(
         drop(agent);
         timer.abort();
         interrupt.abort();
-        let (last_turn, final_message) = listener.await.unwrap_or_default();
+        let (last_turn, final_message, turns) = listener.await.unwrap_or_default();
         Answer {
             outcome,
             text: text.unwrap_or_default(),
             last_turn,
             final_message,
+            turns,
             timed_out: timed_out.load(Ordering::SeqCst),
         }
     });
     runtime.shutdown_timeout(Duration::from_millis(100));
+    report.turns = answer.turns.clone();
     let found = match interpret(&answer, options.budget, report) {
         Some(found) => found,
         None if answer.outcome == Outcome::Cancelled && !answer.timed_out => {
@@ -375,6 +382,7 @@ struct Answer {
     last_turn: String,
     /// The agent's closing message (why it stopped, when it did not finish).
     final_message: Option<String>,
+    turns: Vec<crate::stats::TurnStats>,
     timed_out: bool,
 }
 

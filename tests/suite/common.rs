@@ -42,6 +42,7 @@ pub fn tiny(arch: Arch, weights: Weights, seed: u64) -> PathBuf {
             quant: None,
             mtp: false,
             n_vocab: None,
+            n_ctx: None,
         },
         &path,
     )

@@ -474,3 +474,40 @@ async fn the_model_sees_the_staged_change_and_only_read_only_tools() {
     assert!(content.contains("let total: i32"), "{content}");
     assert!(!content.contains("a later edit"), "{content}");
 }
+
+/// The in-process engine end to end: the answer is held to the findings shape, and a second
+/// review in a fresh process — another commit — takes the reviewer's instructions and tool
+/// schemas from the disk prompt cache and computes only its diff.
+#[test]
+fn a_second_commit_takes_the_reviewers_prefix_from_the_disk_cache() {
+    use lode::engine::synth::{Arch, Weights};
+    let model = super::common::tiny(Arch::Qwen2, Weights::Random, 7);
+    let _guard = super::common::llama_lock();
+    let repo = Repo::new();
+    let review = |repo: &Repo| {
+        let mut cmd = lode(repo.home.path());
+        cmd.current_dir(&repo.dir)
+            .env("LODE_MODEL", &model)
+            .env("LODE_CTX_SIZE", "4096")
+            .args(["review", "--json", "--max-turns", "1"]);
+        let (code, out, err) = output(&mut cmd);
+        assert!(code == 0 || code == 1, "{err}");
+        let report: Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+        // A random model may ramble to its token limit; the cache is what is tested here.
+        report["turns"][0].clone()
+    };
+    repo.stage_change();
+    let first = review(&repo);
+    repo.git(&["commit", "-q", "-m", "mean", "--no-verify"]);
+    repo.write(
+        "src/lib.rs",
+        &format!("{LIB}\npub fn one() -> i32 {{\n    1\n}}\n"),
+    );
+    repo.git(&["add", "src/lib.rs"]);
+    let second = review(&repo);
+    assert_eq!(first["disk_cached_tokens"], 0, "{first}");
+    let prefix = second["disk_cached_tokens"].as_u64().unwrap();
+    let prompt = second["prompt_tokens"].as_u64().unwrap();
+    assert!(prefix > 500 && prefix < prompt, "{second}");
+}

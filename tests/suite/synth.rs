@@ -30,6 +30,7 @@ fn write(dir: &Path, arch: Arch, weights: Weights, quant: Option<Quant>) -> (Pat
         quant,
         mtp: arch == Arch::Qwen35,
         n_vocab: None,
+        n_ctx: None,
     };
     let report = synthesize(&spec, &path).unwrap();
     (path, report)
@@ -361,6 +362,7 @@ fn real_shape_qwen25_05b_q4_k_m_loads_and_decodes() {
             quant: Some(Quant::F16),
             mtp: false,
             n_vocab: None,
+            n_ctx: None,
         };
         let t = std::time::Instant::now();
         let f16 = synthesize(&spec, &dir.path().join("f16.gguf")).unwrap();
@@ -415,6 +417,7 @@ fn real_shapes_of_every_arch_load_and_decode() {
                 quant: None,
                 mtp: arch == Arch::Qwen35,
                 n_vocab: None,
+                n_ctx: None,
             };
             let t = std::time::Instant::now();
             let r = synthesize(&spec, &dir.path().join("m.gguf")).unwrap();

@@ -133,6 +133,8 @@ pub(crate) struct PlanInput {
     pub weights: Weights,
     pub mtp: bool,
     pub n_vocab: u64,
+    /// Overrides the shape's training context length.
+    pub n_ctx: Option<u64>,
     /// Type of 2-D weight matrices (F32 or F16); norms, biases and conv kernels stay F32.
     pub matrix_type: GgmlType,
     /// `general.name`.
@@ -164,7 +166,10 @@ fn qwen35_n_rot(d: &Dims) -> u64 {
 }
 
 pub(crate) fn plan(input: &PlanInput) -> Plan {
-    let d = dims(input.arch, input.shape);
+    let mut d = dims(input.arch, input.shape);
+    if let Some(n_ctx) = input.n_ctx {
+        d.n_ctx = n_ctx;
+    }
     let arch = arch_name(input.arch);
     let n_blocks = d.n_layer + u64::from(input.mtp);
     let k = |suffix: &str| format!("{arch}.{suffix}");
@@ -396,6 +401,7 @@ mod tests {
             weights: Weights::Random,
             mtp: true,
             n_vocab: 530,
+            n_ctx: None,
             matrix_type: GgmlType::F32,
             name: "t".into(),
         });

@@ -142,6 +142,9 @@ pub struct SynthSpec {
     pub mtp: bool,
     /// Override the vocabulary size (at least 263; default 530 tiny, 151,936 otherwise).
     pub n_vocab: Option<u32>,
+    /// Override the context length the model declares (default 4,096 tiny, 32,768
+    /// otherwise): a tiny model that takes long prompts.
+    pub n_ctx: Option<u32>,
 }
 
 /// What was written.
@@ -214,6 +217,7 @@ pub fn synthesize(spec: &SynthSpec, path: &Path) -> Result<SynthReport, SynthErr
         weights: spec.weights,
         mtp: spec.mtp,
         n_vocab: u64::from(vocab.len()),
+        n_ctx: spec.n_ctx.map(u64::from),
         matrix_type: if source_quant == Quant::F16 {
             GgmlType::F16
         } else {

@@ -12,6 +12,7 @@ fn spec(arch: Arch, weights: Weights, seed: u64) -> SynthSpec {
         quant: None,
         mtp: arch == Arch::Qwen35,
         n_vocab: None,
+        n_ctx: None,
     }
 }
 
@@ -147,4 +148,23 @@ fn enums_display_as_their_command_line_names() {
         "\"qwen2.5-1.5b\""
     );
     assert_eq!(serde_json::to_string(&Quant::Q8_0).unwrap(), "\"q8_0\"");
+}
+
+#[test]
+fn a_tiny_model_can_declare_a_longer_context() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("long.gguf");
+    let mut long = spec(Arch::Qwen2, Weights::Random, 1);
+    long.n_ctx = Some(32768);
+    synthesize(&long, &path).unwrap();
+    assert_eq!(
+        gguf::read(&path).unwrap().arch_u64("context_length"),
+        Some(32768)
+    );
+    let short = dir.path().join("short.gguf");
+    synthesize(&spec(Arch::Qwen2, Weights::Random, 1), &short).unwrap();
+    assert_eq!(
+        gguf::read(&short).unwrap().arch_u64("context_length"),
+        Some(4096)
+    );
 }
