@@ -188,7 +188,9 @@ pub fn run(options: &ReviewOptions, config: &Config) -> u8 {
     };
     drop(repo);
 
-    let outcome = review(options, backend, workspace, &files, &mut report);
+    // The budget counts from the start: loading the model and writing the snapshot spend it too.
+    let deadline = started + options.budget;
+    let outcome = review(options, backend, workspace, &files, deadline, &mut report);
     drop(snapshot);
     match outcome {
         Reviewed::Answered => finish(options, report, started, false),
@@ -215,6 +217,7 @@ fn review(
     backend: Arc<dyn ModelBackend>,
     workspace: Workspace,
     files: &[FileChange],
+    deadline: Instant,
     report: &mut Report,
 ) -> Reviewed {
     let system = prompt::system_message(&workspace);
@@ -277,7 +280,6 @@ fn review(
         }
     };
     let progress = std::io::stderr().is_terminal() && options.format == Format::Text;
-    let budget = options.budget;
     let answer = runtime.block_on(async move {
         let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
         let (commands_tx, mut commands_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -310,7 +312,7 @@ fn review(
             let commands = commands_tx.clone();
             let cancel = cancel.clone();
             tokio::spawn(async move {
-                tokio::time::sleep(budget).await;
+                tokio::time::sleep_until(deadline.into()).await;
                 timed_out.store(true, Ordering::SeqCst);
                 let _ = commands.send(AgentCommand::Cancel);
                 cancel.cancel();
@@ -326,7 +328,6 @@ fn review(
                 }
             })
         };
-        let deadline = Instant::now() + budget;
         let mut outcome = agent.run_task(&input.message, &mut commands_rx).await;
         let mut text = agent.messages().last().map(|m| m.content.clone());
         // One more chance for an answer that is not the JSON object (a remote model, which
