@@ -6,7 +6,8 @@
 //! The model is synthetic (random weights, real tokenizer and template): its findings are
 //! noise, but the work is real and identical in both cases (greedy decoding, same prompt),
 //! so the difference is what the cache saves. `LODE_BENCH_SHAPE=qwen2.5-0.5b` measures a
-//! real model's shape instead of the tiny default (allow minutes).
+//! real model's shape instead of the tiny default: three cold/warm pairs, about two minutes
+//! each on two cores, and no criterion rounds.
 #![allow(clippy::expect_used)] // a benchmark that cannot set up has nothing to report
 
 use std::path::PathBuf;
@@ -159,21 +160,27 @@ fn median(mut runs: Vec<Duration>) -> Duration {
 
 fn commit_to_verdict(c: &mut Criterion) {
     let fixture = Fixture::new();
+    // A real shape takes minutes per commit on a CPU: three pairs, and no criterion rounds.
+    let real_shape = std::env::var("LODE_BENCH_SHAPE").is_ok();
+    let pairs = if real_shape { 3 } else { 5 };
     // Alternate the two cases so drift on a shared machine hits both alike.
     let (mut cold, mut warm) = (Vec::new(), Vec::new());
-    for _ in 0..5 {
+    for _ in 0..pairs {
         fixture.clear_prompt_cache();
         cold.push(fixture.commit());
         warm.push(fixture.commit());
     }
     let (cold, warm) = (median(cold), median(warm));
     eprintln!("review bench: git commit → verdict, 300-line staged diff, synthetic model");
-    eprintln!("  cold disk cache: {cold:?} median of 5");
-    eprintln!("  warm disk cache: {warm:?} median of 5");
+    eprintln!("  cold disk cache: {cold:?} median of {pairs}");
+    eprintln!("  warm disk cache: {warm:?} median of {pairs}");
     eprintln!(
         "  warm ÷ cold = {:.3}",
         warm.as_secs_f64() / cold.as_secs_f64()
     );
+    if real_shape {
+        return;
+    }
 
     let mut group = c.benchmark_group("review");
     group

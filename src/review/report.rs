@@ -403,7 +403,8 @@ mod tests {
             "complete": false,
             "notices": ["The time budget ran out."],
             "model": "model.gguf",
-            "elapsed_ms": 4216
+            "elapsed_ms": 4216,
+            "turns": []
         });
         assert_eq!(json(&r), expected);
         // The derived Serialize agrees with json() apart from the counts.

@@ -279,7 +279,18 @@ fn review(
             return Reviewed::NoAnswer;
         }
     };
+    // Someone is waiting at a terminal (a commit): say what is happening while it happens.
     let progress = std::io::stderr().is_terminal() && options.format == Format::Text;
+    if progress {
+        eprintln!(
+            "lode review: reviewing {} with {}…",
+            match files.len() {
+                1 => "1 file".to_string(),
+                n => format!("{n} files"),
+            },
+            report.model
+        );
+    }
     let answer = runtime.block_on(async move {
         let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
         let (commands_tx, mut commands_rx) = tokio::sync::mpsc::unbounded_channel();
