@@ -3,6 +3,8 @@
 
 pub mod changes;
 pub mod findings;
+#[cfg(test)]
+mod fixture;
 pub mod hook;
 pub mod prompt;
 pub mod report;

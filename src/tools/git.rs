@@ -284,6 +284,25 @@ fn diff_text(repo: &Repository, staged: bool) -> Result<(String, git2::DiffStats
     Ok((patch, diff.stats()?))
 }
 
+/// Points libgit2's global, XDG and system config at an empty directory, so no test reads
+/// the developer's git config (an excludesFile there would change what status shows).
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn sandbox_git_config() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let empty = tempfile::tempdir().unwrap().keep();
+        for level in [
+            git2::ConfigLevel::Global,
+            git2::ConfigLevel::XDG,
+            git2::ConfigLevel::System,
+        ] {
+            // SAFETY: runs once, before this test binary's first repository is opened here.
+            unsafe { git2::opts::set_search_path(level, empty.as_os_str()).unwrap() };
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,24 +310,8 @@ mod tests {
     use git2::{IndexAddOption, RepositoryInitOptions, Signature};
     use pretty_assertions::assert_eq;
     use std::fs;
-    use std::sync::Once;
 
-    /// Points libgit2's global, XDG and system config at an empty directory, so no test reads
-    /// the developer's git config (an excludesFile there would change what status shows).
-    fn sandbox_git_config() {
-        static ONCE: Once = Once::new();
-        ONCE.call_once(|| {
-            let empty = tempfile::tempdir().unwrap().keep();
-            for level in [
-                git2::ConfigLevel::Global,
-                git2::ConfigLevel::XDG,
-                git2::ConfigLevel::System,
-            ] {
-                // SAFETY: runs once, before this test binary's first repository is opened here.
-                unsafe { git2::opts::set_search_path(level, empty.as_os_str()).unwrap() };
-            }
-        });
-    }
+    use super::sandbox_git_config;
 
     fn init(dir: &Path) -> Repository {
         sandbox_git_config();

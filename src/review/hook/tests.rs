@@ -1,24 +1,9 @@
 use super::*;
+use crate::tools::git::sandbox_git_config;
 use git2::RepositoryInitOptions;
 use pretty_assertions::assert_eq;
 use std::collections::BTreeSet;
-use std::sync::Once;
 use tempfile::TempDir;
-
-fn sandbox_git_config() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let empty = tempfile::tempdir().unwrap().keep();
-        for level in [
-            git2::ConfigLevel::Global,
-            git2::ConfigLevel::XDG,
-            git2::ConfigLevel::System,
-        ] {
-            // SAFETY: runs once, before this test binary's first repository is opened here.
-            unsafe { git2::opts::set_search_path(level, empty.as_os_str()).unwrap() };
-        }
-    });
-}
 
 /// A fresh repository in a temp dir, and its (canonical) working tree root.
 fn repo() -> (TempDir, PathBuf) {

@@ -1,68 +1,33 @@
 use super::*;
-use git2::{IndexEntry, IndexTime, RepositoryInitOptions, Signature};
+use crate::review::fixture::{bare_entry, GitFixture};
+use git2::IndexEntry;
 use pretty_assertions::assert_eq;
 use std::fs;
-use std::sync::Once;
 use std::time::{Duration, SystemTime};
-use tempfile::TempDir;
-
-fn sandbox_git_config() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let empty = tempfile::tempdir().unwrap().keep();
-        for level in [
-            git2::ConfigLevel::Global,
-            git2::ConfigLevel::XDG,
-            git2::ConfigLevel::System,
-        ] {
-            // SAFETY: runs once, before this test binary's first repository is opened here.
-            unsafe { git2::opts::set_search_path(level, empty.as_os_str()).unwrap() };
-        }
-    });
-}
 
 /// A repository in a temp dir, and a snapshot directory (`base`) beside it.
 struct Fixture {
-    _dir: TempDir,
-    root: PathBuf,
+    git: GitFixture,
     base: PathBuf,
-    repo: Repository,
+}
+
+impl std::ops::Deref for Fixture {
+    type Target = GitFixture;
+    fn deref(&self) -> &GitFixture {
+        &self.git
+    }
 }
 
 impl Fixture {
     fn new() -> Self {
-        sandbox_git_config();
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().canonicalize().unwrap().join("repo");
-        let base = dir.path().canonicalize().unwrap().join("cache/snapshot");
-        let mut opts = RepositoryInitOptions::new();
-        opts.initial_head("main");
-        let repo = Repository::init_opts(&root, &opts).unwrap();
-        Self {
-            _dir: dir,
-            root,
-            base,
-            repo,
-        }
-    }
-
-    fn write(&self, path: &str, content: &str) {
-        let file = self.root.join(path);
-        fs::create_dir_all(file.parent().unwrap()).unwrap();
-        fs::write(file, content).unwrap();
-    }
-
-    /// Stages `paths` as they are in the working tree (a missing file is staged as removed).
-    fn stage(&self, paths: &[&str]) {
-        let mut index = self.repo.index().unwrap();
-        for path in paths {
-            if fs::symlink_metadata(self.root.join(path)).is_ok() {
-                index.add_path(Path::new(path)).unwrap();
-            } else {
-                index.remove_path(Path::new(path)).unwrap();
-            }
-        }
-        index.write().unwrap();
+        let git = GitFixture::new();
+        let base = git
+            .dir
+            .path()
+            .canonicalize()
+            .unwrap()
+            .join("cache/snapshot");
+        Self { git, base }
     }
 
     /// Writes and stages each `(path, content)`.
@@ -76,36 +41,8 @@ impl Fixture {
     /// Stages an entry with no file behind it: a symlink or a submodule.
     fn stage_entry(&self, path: &str, mode: u32, id: Oid) {
         let mut index = self.repo.index().unwrap();
-        index
-            .add(&IndexEntry {
-                ctime: IndexTime::new(0, 0),
-                mtime: IndexTime::new(0, 0),
-                dev: 0,
-                ino: 0,
-                mode,
-                uid: 0,
-                gid: 0,
-                file_size: 0,
-                id,
-                flags: 0,
-                flags_extended: 0,
-                path: path.as_bytes().to_vec(),
-            })
-            .unwrap();
+        index.add(&bare_entry(path, mode, id)).unwrap();
         index.write().unwrap();
-    }
-
-    fn commit(&self, message: &str) -> Oid {
-        let tree = self
-            .repo
-            .find_tree(self.repo.index().unwrap().write_tree().unwrap())
-            .unwrap();
-        let sig = Signature::now("Test", "test@example.com").unwrap();
-        let parent = self.repo.head().ok().map(|h| h.peel_to_commit().unwrap());
-        let parents: Vec<&git2::Commit> = parent.iter().collect();
-        self.repo
-            .commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
-            .unwrap()
     }
 
     fn materialize(&self, scope: &Scope) -> Snapshot {
@@ -410,18 +347,9 @@ fn conflicted_entries_are_left_out() {
         let id = f.repo.blob(format!("side {stage}\n").as_bytes()).unwrap();
         index
             .add(&IndexEntry {
-                ctime: IndexTime::new(0, 0),
-                mtime: IndexTime::new(0, 0),
-                dev: 0,
-                ino: 0,
-                mode: 0o100644,
-                uid: 0,
-                gid: 0,
                 file_size: 7,
-                id,
                 flags: stage << 12,
-                flags_extended: 0,
-                path: b"conflict.txt".to_vec(),
+                ..bare_entry("conflict.txt", 0o100644, id)
             })
             .unwrap();
     }

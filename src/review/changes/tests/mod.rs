@@ -1,77 +1,18 @@
 use super::*;
-use git2::{IndexEntry, IndexTime, Oid, RepositoryInitOptions, Signature};
+use crate::review::fixture::{bare_entry, sandbox_git_config, GitFixture};
+use git2::{Oid, Signature};
 use pretty_assertions::assert_eq;
 use std::fs;
 use std::process::Command;
-use std::sync::Once;
-use tempfile::TempDir;
 
-fn sandbox_git_config() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let empty = tempfile::tempdir().unwrap().keep();
-        for level in [
-            git2::ConfigLevel::Global,
-            git2::ConfigLevel::XDG,
-            git2::ConfigLevel::System,
-        ] {
-            // SAFETY: runs once, before this test binary's first repository is opened here.
-            unsafe { git2::opts::set_search_path(level, empty.as_os_str()).unwrap() };
-        }
-    });
+type Fixture = GitFixture;
+
+/// Reading a fixture's changes.
+trait Collect {
+    fn collect(&self, scope: Scope) -> Vec<FileChange>;
 }
 
-/// A repository in a temp dir; `root` is its working tree, `dir` the temp dir around it.
-struct Fixture {
-    dir: TempDir,
-    root: PathBuf,
-    repo: Repository,
-}
-
-impl Fixture {
-    fn new() -> Self {
-        sandbox_git_config();
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().canonicalize().unwrap().join("repo");
-        let mut opts = RepositoryInitOptions::new();
-        opts.initial_head("main");
-        let repo = Repository::init_opts(&root, &opts).unwrap();
-        Self { dir, root, repo }
-    }
-
-    fn write(&self, path: &str, content: impl AsRef<[u8]>) {
-        let file = self.root.join(path);
-        fs::create_dir_all(file.parent().unwrap()).unwrap();
-        fs::write(file, content).unwrap();
-    }
-
-    /// Stages `paths` as they are in the working tree (a missing file is staged as removed).
-    fn stage(&self, paths: &[&str]) {
-        let mut index = self.repo.index().unwrap();
-        for path in paths {
-            if fs::symlink_metadata(self.root.join(path)).is_ok() {
-                index.add_path(Path::new(path)).unwrap();
-            } else {
-                index.remove_path(Path::new(path)).unwrap();
-            }
-        }
-        index.write().unwrap();
-    }
-
-    /// Commits the index on HEAD.
-    fn commit(&self, message: &str) -> Oid {
-        let tree = self
-            .repo
-            .find_tree(self.repo.index().unwrap().write_tree().unwrap())
-            .unwrap();
-        let sig = Signature::now("Test", "test@example.com").unwrap();
-        let parent = self.repo.head().ok().map(|h| h.peel_to_commit().unwrap());
-        let parents: Vec<&git2::Commit> = parent.iter().collect();
-        self.repo
-            .commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
-            .unwrap()
-    }
-
+impl Collect for Fixture {
     fn collect(&self, scope: Scope) -> Vec<FileChange> {
         collect(&self.repo, &scope).unwrap()
     }
@@ -93,23 +34,6 @@ fn text(path: &str, kind: ChangeKind, old: &str, new: &str) -> FileChange {
         new_size: new.len() as u64,
         patch: String::new(),
         hunks: Vec::new(),
-    }
-}
-
-fn gitlink(path: &str, id: Oid) -> IndexEntry {
-    IndexEntry {
-        ctime: IndexTime::new(0, 0),
-        mtime: IndexTime::new(0, 0),
-        dev: 0,
-        ino: 0,
-        mode: 0o160000,
-        uid: 0,
-        gid: 0,
-        file_size: 0,
-        id,
-        flags: 0,
-        flags_extended: 0,
-        path: path.as_bytes().to_vec(),
     }
 }
 
@@ -446,7 +370,9 @@ fn a_submodule_is_reported_without_a_patch() {
     let first = Oid::from_str("0123456789abcdef0123456789abcdef01234567").unwrap();
     let second = Oid::from_str("89abcdef0123456789abcdef0123456789abcdef").unwrap();
     let mut index = f.repo.index().unwrap();
-    index.add(&gitlink("vendor/lib", first)).unwrap();
+    index
+        .add(&bare_entry("vendor/lib", 0o160000, first))
+        .unwrap();
     index.write().unwrap();
 
     let submodule = |kind: ChangeKind| FileChange {
@@ -459,7 +385,9 @@ fn a_submodule_is_reported_without_a_patch() {
 
     f.commit("first");
     let mut index = f.repo.index().unwrap();
-    index.add(&gitlink("vendor/lib", second)).unwrap();
+    index
+        .add(&bare_entry("vendor/lib", 0o160000, second))
+        .unwrap();
     index.write().unwrap();
     assert_eq!(
         f.collect(Scope::Staged),
