@@ -451,4 +451,20 @@ fn nearest_shown(file: &FileChange, line: u32) -> Option<u32> {
 }
 
 #[cfg(test)]
+impl Finding {
+    /// A finding with only its place, severity and title (tests fill the rest as needed).
+    pub(crate) fn bare(path: &str, line: Option<u32>, severity: Severity, title: &str) -> Self {
+        Self {
+            path: path.into(),
+            line,
+            severity,
+            title: title.into(),
+            detail: String::new(),
+            suggestion: None,
+            moved_from: None,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests;

@@ -273,18 +273,6 @@ mod tests {
     use super::*;
     use pretty_assertions::assert_eq;
 
-    fn finding(path: &str, line: Option<u32>, severity: Severity, title: &str) -> Finding {
-        Finding {
-            path: path.into(),
-            line,
-            severity,
-            title: title.into(),
-            detail: String::new(),
-            suggestion: None,
-            moved_from: None,
-        }
-    }
-
     fn report(findings: Vec<Finding>) -> Report {
         Report {
             scope: "staged changes".into(),
@@ -309,7 +297,7 @@ mod tests {
         let f = Finding {
             detail: "The index can be past the end.\n\nCheck it first.".into(),
             suggestion: Some("use `get`".into()),
-            ..finding(
+            ..Finding::bare(
                 "src/lib.rs",
                 Some(12),
                 Severity::Error,
@@ -331,15 +319,15 @@ mod tests {
         let findings = vec![
             Finding {
                 detail: "Nothing calls it.".into(),
-                ..finding("src/lib.rs", None, Severity::Note, "dead module")
+                ..Finding::bare("src/lib.rs", None, Severity::Note, "dead module")
             },
             Finding {
                 moved_from: Some(30),
-                ..finding("src/lib.rs", Some(40), Severity::Warning, "unchecked")
+                ..Finding::bare("src/lib.rs", Some(40), Severity::Warning, "unchecked")
             },
             Finding {
                 moved_from: Some(3),
-                ..finding("logo.png", None, Severity::Warning, "large image")
+                ..Finding::bare("logo.png", None, Severity::Warning, "large image")
             },
         ];
         assert_eq!(
@@ -359,15 +347,15 @@ mod tests {
     #[test]
     fn summary_counts_with_plurals() {
         let findings = vec![
-            finding("a", None, Severity::Error, "e"),
-            finding("a", None, Severity::Warning, "w1"),
-            finding("a", None, Severity::Warning, "w2"),
+            Finding::bare("a", None, Severity::Error, "e"),
+            Finding::bare("a", None, Severity::Warning, "w1"),
+            Finding::bare("a", None, Severity::Warning, "w2"),
         ];
         assert_eq!(
             summary(&report(findings)),
             "lode review: 1 error, 2 warnings, 0 notes in 3 files (staged changes, 4.2 s, model.gguf)"
         );
-        let mut one = report(vec![finding("a", None, Severity::Note, "n")]);
+        let mut one = report(vec![Finding::bare("a", None, Severity::Note, "n")]);
         one.files.truncate(1);
         one.elapsed_ms = 1_000;
         assert_eq!(
@@ -382,10 +370,10 @@ mod tests {
 
     #[test]
     fn json_has_the_documented_shape() {
-        let kept = finding("src/lib.rs", Some(2), Severity::Warning, "w");
+        let kept = Finding::bare("src/lib.rs", Some(2), Severity::Warning, "w");
         let mut r = report(vec![kept.clone()]);
         r.dropped = vec![Dropped {
-            finding: finding("x.rs", Some(1), Severity::Error, "e"),
+            finding: Finding::bare("x.rs", Some(1), Severity::Error, "e"),
             reason: "`x.rs` is not a changed file".into(),
         }];
         r.complete = false;
@@ -431,10 +419,10 @@ mod tests {
             Finding {
                 detail: "Spaces & more.".into(),
                 suggestion: Some("rename it".into()),
-                ..finding("docs/my file#1.md", Some(7), Severity::Error, "bad name")
+                ..Finding::bare("docs/my file#1.md", Some(7), Severity::Error, "bad name")
             },
-            finding("logo.png", None, Severity::Warning, "large image"),
-            finding("src/lib.rs", Some(3), Severity::Note, "nit"),
+            Finding::bare("logo.png", None, Severity::Warning, "large image"),
+            Finding::bare("src/lib.rs", Some(3), Severity::Note, "nit"),
         ];
         let mut r = report(findings);
         r.notices = vec![
@@ -495,7 +483,7 @@ mod tests {
     fn sarif_rejects_what_the_schema_forbids() {
         // Guards the fixture and validator: a broken log must not pass.
         let mut log = sarif(
-            &report(vec![finding("a", Some(1), Severity::Error, "e")]),
+            &report(vec![Finding::bare("a", Some(1), Severity::Error, "e")]),
             "1",
         );
         let mut bad_level = log.clone();
@@ -509,9 +497,9 @@ mod tests {
 
     #[test]
     fn fingerprint_ignores_the_line() {
-        let a = finding("src/lib.rs", Some(3), Severity::Error, "t");
-        let b = finding("src/lib.rs", Some(30), Severity::Warning, "t");
-        let c = finding("src/lib.rs", Some(3), Severity::Error, "other");
+        let a = Finding::bare("src/lib.rs", Some(3), Severity::Error, "t");
+        let b = Finding::bare("src/lib.rs", Some(30), Severity::Warning, "t");
+        let c = Finding::bare("src/lib.rs", Some(3), Severity::Error, "other");
         assert_eq!(fingerprint(&a), fingerprint(&b));
         assert_ne!(fingerprint(&a), fingerprint(&c));
     }

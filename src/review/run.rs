@@ -153,11 +153,7 @@ pub fn run(options: &ReviewOptions, config: &Config) -> u8 {
     let backend = match open(&options.backend, config, None) {
         Ok(backend) => backend,
         Err(e) => {
-            report.complete = false;
-            report
-                .notices
-                .push(format!("the change was not reviewed: {e}"));
-            return finish(options, report, started, true);
+            return not_reviewed(options, report, started, e);
         }
     };
     report.model = backend.model_name();
@@ -170,11 +166,7 @@ pub fn run(options: &ReviewOptions, config: &Config) -> u8 {
     let snapshot = match snapshot::materialize(&repo, &options.scope, &snapshot_dir) {
         Ok(snapshot) => snapshot,
         Err(e) => {
-            report.complete = false;
-            report
-                .notices
-                .push(format!("the change was not reviewed: {e}"));
-            return finish(options, report, started, true);
+            return not_reviewed(options, report, started, e);
         }
     };
     let root = match (&snapshot, repo.workdir()) {
@@ -441,6 +433,20 @@ fn review_tools() -> Vec<Box<dyn crate::tools::Tool>> {
         Box::new(search::Search),
         Box::new(outline::Outline),
     ]
+}
+
+/// Ends a review that could not ask the model: says why, and passes (unless `--strict`).
+fn not_reviewed(
+    options: &ReviewOptions,
+    mut report: Report,
+    started: Instant,
+    why: impl std::fmt::Display,
+) -> u8 {
+    report.complete = false;
+    report
+        .notices
+        .push(format!("the change was not reviewed: {why}"));
+    finish(options, report, started, true)
 }
 
 /// Prints the report and picks the exit status. `failed`: nothing could be reviewed (exit

@@ -22,22 +22,10 @@ fn file(path: &str, kind: ChangeKind, hunks: &[(u32, u32)]) -> FileChange {
     }
 }
 
-fn finding(path: &str, line: Option<u32>, severity: Severity, title: &str) -> Finding {
-    Finding {
-        path: path.into(),
-        line,
-        severity,
-        title: title.into(),
-        detail: String::new(),
-        suggestion: None,
-        moved_from: None,
-    }
-}
-
 fn detailed(path: &str, line: Option<u32>, severity: Severity, title: &str) -> Finding {
     Finding {
         detail: "y".into(),
-        ..finding(path, line, severity, title)
+        ..Finding::bare(path, line, severity, title)
     }
 }
 
@@ -120,7 +108,12 @@ fn missing_optional_fields_and_extra_fields_are_fine() {
     ], "summary": "ok"}"#;
     assert_eq!(
         parse_answer(text),
-        Ok(vec![finding("a.rs", None, Severity::Warning, "only these")])
+        Ok(vec![Finding::bare(
+            "a.rs",
+            None,
+            Severity::Warning,
+            "only these"
+        )])
     );
     assert_eq!(parse_answer(r#"{"findings": []}"#), Ok(vec![]));
 }
@@ -149,7 +142,7 @@ fn salvages_complete_findings_before_the_cut() {
     assert!(parse_answer(text).is_err());
     let expected = Finding {
         detail: "y {}".into(),
-        ..finding("a.rs", Some(3), Severity::Error, "x")
+        ..Finding::bare("a.rs", Some(3), Severity::Error, "x")
     };
     assert_eq!(salvage(text), vec![expected]);
     assert_eq!(salvage("nothing here"), vec![]);
@@ -164,9 +157,9 @@ fn salvage_of_a_whole_answer_reads_it_all() {
 
 #[test]
 fn fail_on_levels() {
-    let notes = [finding("a", None, Severity::Note, "n")];
-    let warnings = [finding("a", None, Severity::Warning, "w")];
-    let errors = [finding("a", None, Severity::Error, "e")];
+    let notes = [Finding::bare("a", None, Severity::Note, "n")];
+    let warnings = [Finding::bare("a", None, Severity::Warning, "w")];
+    let errors = [Finding::bare("a", None, Severity::Error, "e")];
     assert!(!FailOn::Error.fails(&warnings));
     assert!(FailOn::Error.fails(&errors));
     assert!(FailOn::Warning.fails(&warnings));
@@ -235,18 +228,18 @@ fn answer_schema_accepts_findings_and_rejects_the_rest() {
 fn anchor_keeps_shown_lines_and_file_level_findings() {
     let files = [file("src/a.rs", ChangeKind::Modified, &[(10, 5)])];
     let found = vec![
-        finding("src/a.rs", Some(10), Severity::Error, "first"),
-        finding("src/a.rs", Some(14), Severity::Error, "last"),
-        finding("src/a.rs", None, Severity::Note, "whole"),
+        Finding::bare("src/a.rs", Some(10), Severity::Error, "first"),
+        Finding::bare("src/a.rs", Some(14), Severity::Error, "last"),
+        Finding::bare("src/a.rs", None, Severity::Note, "whole"),
     ];
     let anchored = anchor(found, &files);
     assert_eq!(
         anchored,
         Anchored {
             kept: vec![
-                finding("src/a.rs", None, Severity::Note, "whole"),
-                finding("src/a.rs", Some(10), Severity::Error, "first"),
-                finding("src/a.rs", Some(14), Severity::Error, "last"),
+                Finding::bare("src/a.rs", None, Severity::Note, "whole"),
+                Finding::bare("src/a.rs", Some(10), Severity::Error, "first"),
+                Finding::bare("src/a.rs", Some(14), Severity::Error, "last"),
             ],
             dropped: vec![],
         }
@@ -261,21 +254,21 @@ fn anchor_moves_near_lines_and_drops_far_ones() {
         &[(10, 5), (100, 0), (40, 3)],
     )];
     let found = vec![
-        finding("src/a.rs", Some(24), Severity::Error, "ten after"),
-        finding("src/a.rs", Some(1), Severity::Error, "nine before"),
-        finding(
+        Finding::bare("src/a.rs", Some(24), Severity::Error, "ten after"),
+        Finding::bare("src/a.rs", Some(1), Severity::Error, "nine before"),
+        Finding::bare(
             "src/a.rs",
             Some(30),
             Severity::Error,
             "ten before the second",
         ),
-        finding("src/a.rs", Some(25), Severity::Error, "eleven after"),
-        finding("src/a.rs", Some(100), Severity::Error, "pure deletion hunk"),
+        Finding::bare("src/a.rs", Some(25), Severity::Error, "eleven after"),
+        Finding::bare("src/a.rs", Some(100), Severity::Error, "pure deletion hunk"),
     ];
     let anchored = anchor(found, &files);
     let moved = |line, from, title| Finding {
         moved_from: Some(from),
-        ..finding("src/a.rs", Some(line), Severity::Error, title)
+        ..Finding::bare("src/a.rs", Some(line), Severity::Error, title)
     };
     assert_eq!(
         anchored.kept,
@@ -304,12 +297,12 @@ fn anchor_normalises_and_matches_paths() {
         file("src/y/mod.rs", ChangeKind::Added, &[(1, 3)]),
     ];
     let found = vec![
-        finding("./src/review/a.rs", Some(1), Severity::Error, "dot"),
-        finding("b/src/review/a.rs", Some(2), Severity::Error, "b prefix"),
-        finding("src\\review\\a.rs", Some(3), Severity::Error, "backslash"),
-        finding("a.rs", None, Severity::Error, "suffix"),
-        finding("mod.rs", None, Severity::Error, "ambiguous"),
-        finding("src/elsewhere.rs", Some(1), Severity::Error, "unknown"),
+        Finding::bare("./src/review/a.rs", Some(1), Severity::Error, "dot"),
+        Finding::bare("b/src/review/a.rs", Some(2), Severity::Error, "b prefix"),
+        Finding::bare("src\\review\\a.rs", Some(3), Severity::Error, "backslash"),
+        Finding::bare("a.rs", None, Severity::Error, "suffix"),
+        Finding::bare("mod.rs", None, Severity::Error, "ambiguous"),
+        Finding::bare("src/elsewhere.rs", Some(1), Severity::Error, "unknown"),
     ];
     let anchored = anchor(found, &files);
     let kept: Vec<_> = anchored
@@ -344,13 +337,13 @@ fn anchor_puts_lines_in_files_without_lines_at_file_level() {
     submodule.submodule = true;
     let files = [binary, submodule, file("old.rs", ChangeKind::Deleted, &[])];
     let found = vec![
-        finding("old.rs", Some(5), Severity::Error, "gone"),
-        finding("logo.png", Some(1), Severity::Note, "big"),
-        finding("vendor/lib", None, Severity::Warning, "bump"),
+        Finding::bare("old.rs", Some(5), Severity::Error, "gone"),
+        Finding::bare("logo.png", Some(1), Severity::Note, "big"),
+        Finding::bare("vendor/lib", None, Severity::Warning, "bump"),
     ];
     let at_file = |path, from, severity, title| Finding {
         moved_from: from,
-        ..finding(path, None, severity, title)
+        ..Finding::bare(path, None, severity, title)
     };
     assert_eq!(
         anchor(found, &files).kept,
@@ -369,21 +362,21 @@ fn anchor_dedupes_and_sorts() {
         file("a.rs", ChangeKind::Added, &[(1, 20)]),
     ];
     let found = vec![
-        finding("b.rs", Some(5), Severity::Note, "n"),
-        finding("b.rs", Some(5), Severity::Error, "e"),
-        finding("a.rs", Some(9), Severity::Warning, "w"),
-        finding("./b.rs", Some(5), Severity::Error, "e"),
-        finding("b.rs", Some(2), Severity::Warning, "w"),
-        finding("b.rs", None, Severity::Note, "f"),
+        Finding::bare("b.rs", Some(5), Severity::Note, "n"),
+        Finding::bare("b.rs", Some(5), Severity::Error, "e"),
+        Finding::bare("a.rs", Some(9), Severity::Warning, "w"),
+        Finding::bare("./b.rs", Some(5), Severity::Error, "e"),
+        Finding::bare("b.rs", Some(2), Severity::Warning, "w"),
+        Finding::bare("b.rs", None, Severity::Note, "f"),
     ];
     assert_eq!(
         anchor(found, &files).kept,
         vec![
-            finding("a.rs", Some(9), Severity::Warning, "w"),
-            finding("b.rs", None, Severity::Note, "f"),
-            finding("b.rs", Some(2), Severity::Warning, "w"),
-            finding("b.rs", Some(5), Severity::Error, "e"),
-            finding("b.rs", Some(5), Severity::Note, "n"),
+            Finding::bare("a.rs", Some(9), Severity::Warning, "w"),
+            Finding::bare("b.rs", None, Severity::Note, "f"),
+            Finding::bare("b.rs", Some(2), Severity::Warning, "w"),
+            Finding::bare("b.rs", Some(5), Severity::Error, "e"),
+            Finding::bare("b.rs", Some(5), Severity::Note, "n"),
         ]
     );
 }
@@ -392,7 +385,7 @@ fn anchor_dedupes_and_sorts() {
 fn findings_round_trip_through_serde() {
     let f = Finding {
         moved_from: Some(3),
-        ..finding("a.rs", Some(4), Severity::Warning, "t")
+        ..Finding::bare("a.rs", Some(4), Severity::Warning, "t")
     };
     let value = serde_json::to_value(&f).unwrap();
     assert_eq!(
