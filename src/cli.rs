@@ -354,8 +354,26 @@ pub struct GenArgs {
     /// Do not read or write the disk prompt cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// Speculative decoding: `draft` (with --draft-model; the default when one is given) or
+    /// `off`. The output is the same either way; only the speed differs.
+    #[arg(long, value_enum)]
+    pub spec: Option<SpecMode>,
+    /// A small GGUF model with the same vocabulary that proposes tokens for the target to
+    /// verify in batches.
+    #[arg(long, value_name = "PATH")]
+    pub draft_model: Option<PathBuf>,
+    /// Tokens the draft proposes per round.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub draft_max: u32,
     /// The prompt; `-` or absent reads standard input.
     pub prompt: Option<String>,
+}
+
+/// How `lode gen` decodes after the prompt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SpecMode {
+    Off,
+    Draft,
 }
 
 #[derive(Debug, Args)]

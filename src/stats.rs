@@ -27,6 +27,10 @@ pub struct TurnStats {
     pub draft_proposed: u32,
     /// Draft tokens the target model accepted.
     pub draft_accepted: u32,
+    /// How tokens were decoded: `draft` (a draft model proposed), empty when speculation was
+    /// not asked for, or `off: <why>` when it was asked for and could not run.
+    #[serde(default)]
+    pub spec_mode: String,
     /// Which backend produced the turn (`local`, `openai`, `scripted`).
     pub backend: String,
     /// The model's display name.

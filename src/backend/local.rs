@@ -161,6 +161,7 @@ impl ModelBackend for LocalBackend {
                 stop_at_eog: true,
                 disk_cache: true,
                 persist,
+                speculation: crate::engine::Speculation::Off,
             };
             let mut generation = self.engine.generate_with(generate, cancel)?;
             // Prose is streamed up to the first tool-call marker: the call is not for the

@@ -103,6 +103,7 @@ pub fn open(
                         ..ContextOptions::default()
                     },
                     progress,
+                    draft: None,
                 })
                 .map_err(|e| OpenError::NoModel(e.to_string()))?;
             Ok(Arc::new(LocalBackend::new(engine, info)))

@@ -1,5 +1,7 @@
 //! `lode gen`: raw completion with the in-process engine.
 
+use crate::cli::SpecMode;
+use crate::engine::Speculation;
 use std::io::{Read, Write};
 use std::path::Path;
 
@@ -41,7 +43,15 @@ pub fn run(args: &GenArgs, config: &Config, out: &mut dyn Write) -> Result<(), C
         disk_cache: config.disk_cache().filter(|_| !args.no_cache),
         max_sessions: Some(1),
     })?;
-    engine.blocking_load(load_options(&args.model, config)?)?;
+    let mut options = load_options(&args.model, config)?;
+    options.draft = args.draft_model.clone();
+    let speculation = match (args.spec, &options.draft) {
+        (Some(SpecMode::Off), _) | (None, None) => Speculation::Off,
+        (Some(SpecMode::Draft) | None, _) => Speculation::Draft {
+            n_draft: args.draft_max.max(1),
+        },
+    };
+    engine.blocking_load(options)?;
     let prompt = if args.chat {
         let mut messages = Vec::new();
         if let Some(system) = &args.system {
@@ -80,6 +90,7 @@ pub fn run(args: &GenArgs, config: &Config, out: &mut dyn Write) -> Result<(), C
         } else {
             Persist::Nothing
         },
+        speculation,
     };
     let generation = engine.generate(request)?;
     let json = args.json;

@@ -64,6 +64,7 @@ pub fn load_options(args: &ModelArgs, config: &Config) -> Result<LoadOptions, Co
             ..ContextOptions::default()
         },
         progress: progress_bar("loading model"),
+        draft: None,
     })
 }
 

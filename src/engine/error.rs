@@ -33,6 +33,16 @@ pub enum EngineError {
     #[error("no model is loaded; load one first")]
     NoModel,
 
+    #[error("draft speculation needs a draft model: pass --draft-model PATH.gguf (a small model with the same vocabulary)")]
+    NoDraft,
+
+    #[error("draft model `{draft}` cannot draft for `{target}`: {reason}")]
+    DraftMismatch {
+        draft: String,
+        target: String,
+        reason: String,
+    },
+
     #[error("the prompt has {prompt} tokens but the context holds {n_ctx}; shorten the prompt or raise --ctx-size")]
     PromptTooLong { prompt: usize, n_ctx: u32 },
 

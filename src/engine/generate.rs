@@ -3,6 +3,7 @@
 use std::time::Instant;
 
 use llama_cpp_2::token::LlamaToken;
+use llama_cpp_2::vocab::LlamaVocab;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::cache::DiskCache;
@@ -10,6 +11,7 @@ use crate::engine::error::EngineError;
 use crate::engine::model::LoadedModel;
 use crate::engine::sampling::{Grammar, SamplingParams, TokenSampler};
 use crate::engine::session::{common_prefix, ids, CancelFlag, DiskPlan, Session};
+use crate::engine::speculative;
 use crate::engine::template::RenderOptions;
 use crate::engine::textstream::{floor_char_boundary, TextStream};
 use crate::stats::TurnStats;
@@ -65,6 +67,25 @@ pub struct GenerateRequest {
     /// Consult the disk prompt cache.
     pub disk_cache: bool,
     pub persist: Persist,
+    pub speculation: Speculation,
+}
+
+/// How tokens are decoded after the prompt.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum Speculation {
+    /// One token per target decode.
+    #[default]
+    Off,
+    /// The draft model loaded beside the target proposes `n_draft` tokens at a time; the
+    /// target verifies them in one batch and keeps what it would have produced itself.
+    Draft { n_draft: u32 },
+}
+
+/// A draft model and its session for this generation.
+pub struct Draft<'a, 'm> {
+    pub model: &'a LoadedModel,
+    pub session: &'a mut Session<'m>,
 }
 
 impl GenerateRequest {
@@ -80,6 +101,7 @@ impl GenerateRequest {
             stop_at_eog: true,
             disk_cache: true,
             persist: Persist::Nothing,
+            speculation: Speculation::Off,
         }
     }
 }
@@ -123,6 +145,7 @@ pub fn generate(
     session: &mut Session<'_>,
     request: &GenerateRequest,
     disk: Option<&DiskTarget<'_>>,
+    draft: Option<Draft<'_, '_>>,
     cancel: &CancelFlag,
     on_text: &mut dyn FnMut(&str),
 ) -> Result<Completion, EngineError> {
@@ -176,54 +199,121 @@ pub fn generate(
         model: model.info.name.clone(),
         ..TurnStats::default()
     };
-    let mut stream = TextStream::new(&request.stop);
-    let mut generated = Vec::new();
     let room = (session.n_ctx() as usize).saturating_sub(prompt.len() + 1);
-    let budget = (request.max_tokens as usize).min(room);
+    let mut out = Output {
+        vocab,
+        stop_at_eog: request.stop_at_eog,
+        stream: TextStream::new(&request.stop),
+        generated: Vec::new(),
+        piece: Vec::new(),
+        budget: (request.max_tokens as usize).min(room),
+        on_text,
+    };
+    let speculation = match (request.speculation, draft) {
+        (Speculation::Off, _) => None,
+        (Speculation::Draft { .. }, None) => return Err(EngineError::NoDraft),
+        (Speculation::Draft { n_draft }, Some(draft)) => {
+            match speculative::unsupported(model, draft.model) {
+                Some(reason) => {
+                    stats.spec_mode = format!("off: {reason}");
+                    None
+                }
+                None => Some((draft, n_draft)),
+            }
+        }
+    };
     let decode_start = Instant::now();
-    let mut finish = FinishReason::Length;
-    if cancel.is_cancelled() {
-        finish = FinishReason::Cancelled;
-    }
-    let mut piece = Vec::new();
-    while finish != FinishReason::Cancelled && generated.len() < budget {
-        let token = sampler.sample(&model.model, session.context(), session.logits_index())?;
-        if request.stop_at_eog && vocab.is_eog(token) {
-            finish = FinishReason::Eog;
-            break;
-        }
-        generated.push(token);
-        piece.clear();
-        vocab.token_to_piece_into(token, &mut piece, false, None);
-        let pushed = stream.push(&piece);
-        if !pushed.delta.is_empty() {
-            on_text(&pushed.delta);
-        }
-        if pushed.stopped {
-            finish = FinishReason::StopString;
-            break;
-        }
-        if generated.len() == budget {
-            break;
-        }
-        if cancel.is_cancelled() {
-            finish = FinishReason::Cancelled;
-            break;
-        }
-        session.push(token)?;
-    }
-    let tail = stream.finish();
+    let finish = if cancel.is_cancelled() {
+        FinishReason::Cancelled
+    } else if out.budget == 0 {
+        FinishReason::Length
+    } else if let Some((draft, n_draft)) = speculation {
+        stats.spec_mode = "draft".to_string();
+        let prefill = Instant::now();
+        draft.session.prefill(&prompt, &[], cancel, None)?;
+        stats.prefill_ms += prefill.elapsed().as_secs_f64() * 1000.0;
+        speculative::decode(
+            model,
+            session,
+            draft,
+            n_draft as usize,
+            &mut sampler,
+            &mut out,
+            cancel,
+            &mut stats,
+        )?
+    } else {
+        plain_decode(model, session, &mut sampler, &mut out, cancel)?
+    };
+    let tail = out.stream.finish();
     if !tail.is_empty() {
-        on_text(&tail);
+        (out.on_text)(&tail);
     }
-    stats.decode_tokens = u32::try_from(generated.len()).unwrap_or(u32::MAX);
+    stats.decode_tokens = u32::try_from(out.generated.len()).unwrap_or(u32::MAX);
     stats.decode_ms = decode_start.elapsed().as_secs_f64() * 1000.0;
     Ok(Completion {
-        text: stream.text().to_string(),
-        tokens: ids(&generated),
+        text: out.stream.text().to_string(),
+        tokens: ids(&out.generated),
         finish,
         stats,
     })
+}
+
+/// One token at a time: sample, emit, decode it, repeat.
+fn plain_decode(
+    model: &LoadedModel,
+    session: &mut Session<'_>,
+    sampler: &mut TokenSampler,
+    out: &mut Output<'_, '_>,
+    cancel: &CancelFlag,
+) -> Result<FinishReason, EngineError> {
+    loop {
+        let token = sampler.sample(&model.model, session.context(), session.logits_index())?;
+        if let Some(finish) = out.take(token) {
+            return Ok(finish);
+        }
+        if cancel.is_cancelled() {
+            return Ok(FinishReason::Cancelled);
+        }
+        session.push(token)?;
+    }
+}
+
+/// The tokens a generation has produced so far, their text, and the rules that end it.
+pub(crate) struct Output<'v, 'f> {
+    vocab: LlamaVocab<'v>,
+    stop_at_eog: bool,
+    stream: TextStream,
+    generated: Vec<LlamaToken>,
+    piece: Vec<u8>,
+    budget: usize,
+    on_text: &'f mut dyn FnMut(&str),
+}
+
+impl Output<'_, '_> {
+    /// Takes one sampled token; returns why generation ends with it, if it does.
+    pub(crate) fn take(&mut self, token: LlamaToken) -> Option<FinishReason> {
+        if self.stop_at_eog && self.vocab.is_eog(token) {
+            return Some(FinishReason::Eog);
+        }
+        self.generated.push(token);
+        self.piece.clear();
+        self.vocab
+            .token_to_piece_into(token, &mut self.piece, false, None);
+        let pushed = self.stream.push(&self.piece);
+        if !pushed.delta.is_empty() {
+            (self.on_text)(&pushed.delta);
+        }
+        if pushed.stopped {
+            return Some(FinishReason::StopString);
+        }
+        (self.generated.len() >= self.budget).then_some(FinishReason::Length)
+    }
+
+    /// Tokens still allowed.
+    pub(crate) fn remaining(&self) -> usize {
+        self.budget.saturating_sub(self.generated.len())
+    }
 }
 
 /// Where the first message (the system prompt, with tool schemas) ends in the prompt: the

@@ -12,13 +12,14 @@ pub mod model;
 pub mod options;
 pub mod sampling;
 pub mod session;
+pub mod speculative;
 pub mod synth;
 pub mod template;
 pub mod textstream;
 pub mod worker;
 
 pub use error::EngineError;
-pub use generate::{Completion, FinishReason, GenerateRequest, Persist, Prompt};
+pub use generate::{Completion, FinishReason, GenerateRequest, Persist, Prompt, Speculation};
 pub use model::{MemoryKind, ModelInfo};
 pub use options::{ContextOptions, FlashAttention, LoadOptions};
 pub use sampling::{json_schema_gbnf, Grammar, SamplingParams};

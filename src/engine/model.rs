@@ -51,6 +51,8 @@ pub struct ModelInfo {
     pub identity: String,
     /// Whether the file carries MTP / NextN prediction layers.
     pub has_mtp: bool,
+    /// The draft model loaded beside this one for speculation, by name.
+    pub draft: Option<String>,
     /// Which chat template renders conversations.
     pub template: TemplateKind,
     /// The model's own template source, if it has one (tool-call formats are read from it).
@@ -202,6 +204,7 @@ pub fn load(mut options: LoadOptions) -> Result<LoadedModel, EngineError> {
         file_bytes: header.file_size,
         identity,
         has_mtp,
+        draft: None,
         template,
         chat_template: header
             .get_str("tokenizer.chat_template")

@@ -17,6 +17,9 @@ pub struct LoadOptions {
     pub context: ContextOptions,
     /// Load progress reports.
     pub progress: Option<ProgressFn>,
+    /// A small model with the same vocabulary, loaded beside this one for draft
+    /// speculation (same context settings, its own contexts).
+    pub draft: Option<PathBuf>,
 }
 
 impl LoadOptions {
@@ -27,6 +30,7 @@ impl LoadOptions {
             gpu_layers: None,
             context: ContextOptions::default(),
             progress: None,
+            draft: None,
         }
     }
 }

@@ -240,6 +240,45 @@ impl<'m> Session<'m> {
         self.decode(&[token], true)
     }
 
+    /// Decodes `tokens` after the current ones with logits on every row: a speculative
+    /// verify batch, whose row `i` holds the prediction after `tokens[..=i]`.
+    pub fn decode_rows(&mut self, tokens: &[LlamaToken]) -> Result<(), EngineError> {
+        if self.tokens.len() + tokens.len() >= self.n_ctx as usize {
+            return Err(EngineError::PromptTooLong {
+                prompt: self.tokens.len() + tokens.len(),
+                n_ctx: self.n_ctx,
+            });
+        }
+        self.decode_logits_at(tokens, |_| true)
+    }
+
+    /// Drops every token after the first `len` (rejected draft tokens). Only attention
+    /// memory can be cut at any position; other kinds answer `Ok(false)` and stay as they
+    /// were.
+    pub fn truncate(&mut self, len: usize) -> Result<bool, EngineError> {
+        if len >= self.tokens.len() {
+            return Ok(true);
+        }
+        if self.memory != MemoryKind::Attention {
+            return Ok(false);
+        }
+        match self
+            .ctx
+            .clear_kv_cache_seq(Some(0), u32::try_from(len).ok(), None)
+        {
+            Ok(true) => {
+                self.tokens.truncate(len);
+                Ok(true)
+            }
+            _ => {
+                self.clear();
+                Err(EngineError::Decode(
+                    "the KV cache refused to drop rejected draft tokens".into(),
+                ))
+            }
+        }
+    }
+
     /// Saves the recurrent state at the current position (hybrid models only).
     pub fn checkpoint(&mut self) -> Result<(), EngineError> {
         if self.memory == MemoryKind::Attention {
@@ -359,6 +398,21 @@ impl<'m> Session<'m> {
     }
 
     fn decode(&mut self, tokens: &[LlamaToken], logits_last: bool) -> Result<(), EngineError> {
+        self.decode_logits_at(tokens, |last| logits_last && last)
+    }
+
+    fn decode_logits_at(
+        &mut self,
+        tokens: &[LlamaToken],
+        logits: impl Fn(bool) -> bool,
+    ) -> Result<(), EngineError> {
+        if tokens.len() > self.n_batch {
+            return Err(EngineError::Decode(format!(
+                "{} tokens do not fit a batch of {}",
+                tokens.len(),
+                self.n_batch
+            )));
+        }
         self.batch.clear();
         let start = self.tokens.len();
         for (i, &token) in tokens.iter().enumerate() {
@@ -366,7 +420,7 @@ impl<'m> Session<'m> {
                 .map_err(|_| EngineError::Decode("position overflow".into()))?;
             let last = i + 1 == tokens.len();
             self.batch
-                .add(token, pos, &[0], logits_last && last)
+                .add(token, pos, &[0], logits(last))
                 .map_err(|e| EngineError::Decode(e.to_string()))?;
         }
         if let Err(e) = self.ctx.decode(&mut self.batch) {

@@ -14,10 +14,13 @@ use tokio::sync::{mpsc as tmpsc, oneshot};
 
 use crate::engine::cache::DiskCache;
 use crate::engine::error::EngineError;
-use crate::engine::generate::{generate, Completion, DiskTarget, GenerateRequest};
+use crate::engine::generate::{
+    generate, Completion, DiskTarget, Draft, GenerateRequest, Speculation,
+};
 use crate::engine::model::{self, LoadedModel, ModelInfo};
-use crate::engine::options::LoadOptions;
+use crate::engine::options::{ContextOptions, LoadOptions};
 use crate::engine::session::{CancelFlag, Session};
+use crate::engine::speculative;
 
 /// Engine-wide settings.
 #[derive(Clone, Debug, Default)]
@@ -200,11 +203,11 @@ fn run(config: &EngineConfig, inbox: &mpsc::Receiver<Command>) {
     let mut next = inbox.recv().ok();
     while let Some(command) = next.take() {
         match command {
-            Command::Load { options, reply } => match model::load(options) {
-                Ok(loaded) => {
+            Command::Load { options, reply } => match load_pair(options) {
+                Ok((loaded, draft)) => {
                     let _ = reply.send(Ok(loaded.info.clone()));
                     // Serve this model until another load arrives or the handles are gone.
-                    next = serve(&loaded, config, cache.as_ref(), inbox);
+                    next = serve(&loaded, draft.as_ref(), config, cache.as_ref(), inbox);
                 }
                 Err(e) => {
                     let _ = reply.send(Err(e));
@@ -217,6 +220,29 @@ fn run(config: &EngineConfig, inbox: &mpsc::Receiver<Command>) {
             }
         }
     }
+}
+
+/// The model, and the draft model beside it when one is asked for (loaded with the same
+/// context length, so every position the target reaches fits the draft too).
+fn load_pair(mut options: LoadOptions) -> Result<(LoadedModel, Option<LoadedModel>), EngineError> {
+    let draft_path = options.draft.take();
+    let gpu_layers = options.gpu_layers;
+    let context = options.context.clone();
+    let mut loaded = model::load(options)?;
+    let Some(path) = draft_path else {
+        return Ok((loaded, None));
+    };
+    let draft = model::load(LoadOptions {
+        gpu_layers,
+        context: ContextOptions {
+            n_ctx: Some(loaded.info.n_ctx),
+            ..context
+        },
+        ..LoadOptions::new(path)
+    })?;
+    speculative::check_vocab(&loaded, &draft)?;
+    loaded.info.draft = Some(draft.info.name.clone());
+    Ok((loaded, Some(draft)))
 }
 
 fn refuse(command: Command) {
@@ -238,12 +264,15 @@ fn refuse(command: Command) {
 /// load), or `None` when every handle is gone.
 fn serve(
     loaded: &LoadedModel,
+    draft: Option<&LoadedModel>,
     config: &EngineConfig,
     cache: Option<&DiskCache>,
     inbox: &mpsc::Receiver<Command>,
 ) -> Option<Command> {
     let max_sessions = config.max_sessions.unwrap_or(4).max(1);
     let mut sessions: HashMap<String, (u64, Session<'_>)> = HashMap::new();
+    // The draft's sessions mirror the target's, name for name.
+    let mut draft_sessions: HashMap<String, Session<'_>> = HashMap::new();
     let mut clock = 0u64;
     let disk = cache.map(|cache| DiskTarget {
         cache,
@@ -258,6 +287,7 @@ fn serve(
             }
             Command::DropSession { session, reply } => {
                 sessions.remove(&session);
+                draft_sessions.remove(&session);
                 let _ = reply.send(());
             }
             Command::Generate {
@@ -274,6 +304,7 @@ fn serve(
                             .map(|(name, _)| name.clone());
                         if let Some(name) = oldest {
                             sessions.remove(&name);
+                            draft_sessions.remove(&name);
                         }
                     }
                     match Session::new(loaded) {
@@ -290,11 +321,31 @@ fn serve(
                     continue;
                 };
                 *used = clock;
+                let draft = match (draft, request.speculation) {
+                    (Some(model), Speculation::Draft { .. }) => {
+                        if !draft_sessions.contains_key(&request.session) {
+                            match Session::new(model) {
+                                Ok(s) => {
+                                    draft_sessions.insert(request.session.clone(), s);
+                                }
+                                Err(e) => {
+                                    let _ = events.send(GenEvent::Done(Err(e)));
+                                    continue;
+                                }
+                            }
+                        }
+                        draft_sessions
+                            .get_mut(&request.session)
+                            .map(|session| Draft { model, session })
+                    }
+                    _ => None,
+                };
                 let result = generate(
                     loaded,
                     session,
                     &request,
                     disk.as_ref(),
+                    draft,
                     &cancel,
                     &mut |text| {
                         let _ = events.send(GenEvent::Text(text.to_string()));

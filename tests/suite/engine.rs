@@ -305,6 +305,7 @@ fn cancellation_stops_within_one_token() {
             &mut session,
             &request,
             None,
+            None,
             &CancelFlag::new(),
             &mut |_| {},
         )
@@ -325,9 +326,15 @@ fn cancellation_stops_within_one_token() {
     let cancel = CancelFlag::new();
     let mut session = Session::new(&loaded).unwrap();
     let flag = cancel.clone();
-    let cancelled = generate(&loaded, &mut session, &request, None, &cancel, &mut |_| {
-        flag.cancel()
-    })
+    let cancelled = generate(
+        &loaded,
+        &mut session,
+        &request,
+        None,
+        None,
+        &cancel,
+        &mut |_| flag.cancel(),
+    )
     .unwrap();
     assert_eq!(cancelled.finish, FinishReason::Cancelled);
     assert_eq!(

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod engine;
 pub mod openai;
 pub mod review;
+pub mod speculative;
 pub mod synth;
 pub mod toolcall_grammar;
 pub mod tui_loop;
