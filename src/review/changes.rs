@@ -74,12 +74,11 @@ impl FileChange {
         !self.binary && !self.submodule && self.kind != ChangeKind::Deleted
     }
 
-    /// Lines added or removed, from the patch.
-    pub fn changed_lines(&self) -> usize {
-        self.patch
-            .lines()
-            .filter(|l| l.starts_with('+') || l.starts_with('-'))
-            .count()
+    /// Lines added and lines removed, from the patch.
+    pub fn line_counts(&self) -> (usize, usize) {
+        let added = self.patch.lines().filter(|l| l.starts_with('+')).count();
+        let removed = self.patch.lines().filter(|l| l.starts_with('-')).count();
+        (added, removed)
     }
 }
 

@@ -84,7 +84,7 @@ pub fn user_message(scope: &Scope, files: &[FileChange], budget: usize) -> Revie
         let total = file.hunks.len();
         let kept = keep_hunks(file, left);
         left -= file.patch.len().min(left);
-        let (added, removed) = counts(&files[i].patch);
+        let (added, removed) = files[i].line_counts();
         let reason = format!("the diff is too large for the model's context (+{added} −{removed})");
         if kept == 0 {
             hide(file);
@@ -201,13 +201,6 @@ fn kind_words(file: &FileChange) -> String {
         words.push_str(" (mode only)");
     }
     words
-}
-
-/// Lines added and removed in a patch.
-fn counts(patch: &str) -> (usize, usize) {
-    let added = patch.lines().filter(|l| l.starts_with('+')).count();
-    let removed = patch.lines().filter(|l| l.starts_with('-')).count();
-    (added, removed)
 }
 
 /// A Markdown fence longer than any backtick run inside `text`.

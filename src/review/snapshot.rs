@@ -88,10 +88,6 @@ pub fn materialize(
             tree_entries(&tree)?
         }
     };
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| SnapshotError::Io { path, source }
-    };
     std::fs::create_dir_all(base).map_err(io(base))?;
     let (dir, lock, temporary) = match take_lock(&base.join(LOCK)) {
         Some(lock) => (base.to_path_buf(), Some(lock), None),
@@ -121,12 +117,14 @@ pub fn materialize(
     Ok(Some(snapshot))
 }
 
+/// Turns an I/O error at `path` into the error that names it.
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SnapshotError {
+    let path = path.to_path_buf();
+    move |source| SnapshotError::Io { path, source }
+}
+
 /// Brings `dir/tree` to `entries`; returns how many files were written.
 fn update(repo: &Repository, dir: &Path, entries: &Entries) -> Result<usize, SnapshotError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| SnapshotError::Io { path, source }
-    };
     let tree = dir.join(TREE);
     let manifest_path = dir.join(MANIFEST);
     let old: Entries = std::fs::read(&manifest_path)

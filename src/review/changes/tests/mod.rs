@@ -106,7 +106,8 @@ fn changes_far_apart_make_separate_hunks_that_show_only_their_lines() {
         headers,
         vec!["@@ -1,11 +1,11 @@", "@@ -27,14 +27,15 @@ line 26"]
     );
-    assert_eq!(file.changed_lines(), 5);
+    let (added, removed) = file.line_counts();
+    assert_eq!(added + removed, 5);
     let shown: Vec<u32> = (1..=42).filter(|&l| file.shows(l)).collect();
     let expected: Vec<u32> = (1..=11).chain(27..=41).collect();
     assert_eq!(shown, expected);
@@ -343,7 +344,7 @@ fn a_mode_only_change_is_a_modification_without_hunks() {
             "echo hi\n"
         )]
     );
-    assert_eq!(files[0].changed_lines(), 0);
+    assert_eq!(files[0].line_counts(), (0, 0));
 }
 
 #[cfg(unix)]
