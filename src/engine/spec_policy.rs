@@ -1,0 +1,463 @@
+//! How many tokens to draft per speculative round, decided online.
+//!
+//! A round drafts k tokens and verifies them with the pending token in one target batch of
+//! k+1; it yields the agreeing prefix plus one token of the target's own. Whether that beats
+//! plain decoding depends on the machine (a CPU pays nearly linearly for batch size, a GPU
+//! barely) and on how often the drafter agrees with the target, which changes with the
+//! text. So this module keeps a per-position acceptance estimate and a cost table, refines
+//! both from what each round reports, and picks the k with the best expected speedup —
+//! including none at all, with occasional cheap probes in case the text turns predictable.
+//!
+//! Pure arithmetic: the engine owns the drafter, the batches and the clock.
+
+use serde::{Deserialize, Serialize};
+
+/// Most tokens one round may draft.
+pub const MAX_DRAFT: usize = 8;
+
+/// Decay applied to all acceptance evidence once per recorded round, so the estimate
+/// follows the text rather than the whole session (about 33 rounds of memory).
+const DECAY: f64 = 0.97;
+/// Acceptance assumed for the first position before any evidence, and the weight (in
+/// trials) of every position's prior.
+const PRIOR_RATE: f64 = 0.5;
+const PRIOR_WEIGHT: f64 = 2.0;
+/// Each deeper position's prior is the estimate of the one before it, slightly worse:
+/// optimistic enough that k can grow once the lower positions prove themselves.
+const UNTRIED_FALLOFF: f64 = 0.95;
+/// A certain acceptance would make E(k) grow without bound in the arithmetic; keep doubt.
+const MAX_RATE: f64 = 0.999;
+/// Expected speedups to turn speculation on, and to keep it on.
+const TURN_ON: f64 = 1.02;
+const STAY_ON: f64 = 1.0;
+/// Plain tokens between probes while off; doubled per rejected probe.
+const MIN_PROBE_GAP: usize = 16;
+const MAX_PROBE_GAP: usize = 512;
+/// Weight of a new timing sample: smooths scheduler noise, still follows a warming cache.
+const EMA_ALPHA: f64 = 0.2;
+/// Timing samples a batch size needs before its measured ratio replaces the prior.
+const MIN_SAMPLES: u32 = 3;
+
+/// What a decode costs on this machine, relative to one single-token target decode.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CostTable {
+    /// `verify[n - 1]` = cost of one target decode of a batch of n tokens, n = 1..=MAX_DRAFT+1
+    /// (so `verify[0]` is 1.0 by definition). Length MAX_DRAFT + 1.
+    pub verify: Vec<f64>,
+    /// Cost of one draft step (one drafted token) relative to one target decode.
+    pub draft_step: f64,
+}
+
+impl CostTable {
+    /// Prior for CPU backends (from measurements on a 2-core machine): verify of n tokens
+    /// = 1.0, 1.5, 1.9, 2.25, 2.55, 2.85, 3.1, 3.4, 3.7 for n = 1..=9; draft_step 0.1.
+    pub fn cpu_prior() -> Self {
+        CostTable {
+            verify: vec![1.0, 1.5, 1.9, 2.25, 2.55, 2.85, 3.1, 3.4, 3.7],
+            draft_step: 0.1,
+        }
+    }
+
+    /// Prior for GPU backends: 1.0 + 0.04·(n−1) for n = 1..=9; draft_step 0.1.
+    pub fn gpu_prior() -> Self {
+        let verify = std::iter::successors(Some(1.0), |cost| Some(cost + 0.04));
+        CostTable {
+            verify: verify.take(MAX_DRAFT + 1).collect(),
+            draft_step: 0.1,
+        }
+    }
+
+    /// Builds a table from measured seconds per batch size: `seconds[n-1]` = median time of a
+    /// batch of n tokens; missing sizes (fewer than MAX_DRAFT+1 entries) are extrapolated
+    /// linearly from the last two measured ones (held flat when only one was measured), and
+    /// the result is made non-decreasing. `draft_seconds` = time of one draft step. Returns
+    /// None if seconds is empty, `seconds[0]` is not > 0 / not finite, or `draft_seconds` is
+    /// negative or not finite. Entries after the first unusable one count as missing.
+    pub fn from_seconds(seconds: &[f64], draft_seconds: f64) -> Option<Self> {
+        let base = *seconds.first()?;
+        let draft_valid = draft_seconds.is_finite() && draft_seconds >= 0.0;
+        if !usable(base) || !draft_valid {
+            return None;
+        }
+        let mut verify: Vec<f64> = seconds
+            .iter()
+            .take(MAX_DRAFT + 1)
+            .take_while(|&&s| usable(s))
+            .map(|s| s / base)
+            .collect();
+        while verify.len() < MAX_DRAFT + 1 {
+            let next = match verify[..] {
+                [.., a, b] => b + (b - a),
+                [.., b] => b,
+                [] => 1.0,
+            };
+            verify.push(next);
+        }
+        let mut table = CostTable {
+            verify,
+            draft_step: draft_seconds / base,
+        };
+        table.settle();
+        Some(table)
+    }
+
+    /// Cost of a round drafting k tokens: verify of k+1 tokens plus `draft_steps` draft steps
+    /// (draft_steps is usually k; an MTP drafter may always run a fixed number of steps).
+    #[allow(clippy::cast_precision_loss)]
+    pub fn round(&self, k: usize, draft_steps: usize) -> f64 {
+        // A hand-built or deserialized table may be short; the largest known batch is the
+        // closest estimate then.
+        let verify = self.verify.get(k).or(self.verify.last());
+        verify.copied().unwrap_or(1.0) + draft_steps as f64 * self.draft_step
+    }
+
+    /// A batch never costs less than one token, nor less than a smaller batch: a noisy
+    /// measurement saying otherwise would make the policy draft for free.
+    fn settle(&mut self) {
+        let mut floor = 1.0;
+        for (i, cost) in self.verify.iter_mut().enumerate() {
+            *cost = if i == 0 { 1.0 } else { cost.max(floor) };
+            floor = *cost;
+        }
+    }
+}
+
+/// How the draft length is chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DraftLength {
+    /// Always draft this many tokens (1..=MAX_DRAFT).
+    Fixed { n: u32 },
+    /// Choose 0..=max each round from measured acceptance and costs.
+    Adaptive { max: u32 },
+}
+
+/// Per draft position, decayed evidence that the drafter's token there is accepted given
+/// that every earlier one was.
+///
+/// The prior is not decayed with the evidence: a position the policy stops reaching (because
+/// k shrank) drifts back towards the guess made from the positions below it instead of
+/// staying frozen at whatever it last saw, so an unlucky streak cannot shut k down for good.
+#[derive(Clone, Debug, Default)]
+struct Acceptance {
+    hits: [f64; MAX_DRAFT],
+    trials: [f64; MAX_DRAFT],
+}
+
+impl Acceptance {
+    fn record(&mut self, proposed: usize, accepted: usize) {
+        // Position accepted+1 was tried and failed; positions past it were never reached.
+        let tried = (accepted + 1).min(proposed);
+        for i in 0..MAX_DRAFT {
+            self.hits[i] *= DECAY;
+            self.trials[i] *= DECAY;
+            if i < tried {
+                self.trials[i] += 1.0;
+            }
+            if i < accepted {
+                self.hits[i] += 1.0;
+            }
+        }
+    }
+
+    /// Conditional acceptance a_i for positions 1..=MAX_DRAFT (index i−1).
+    fn rates(&self) -> [f64; MAX_DRAFT] {
+        let mut rates = [0.0; MAX_DRAFT];
+        let mut guess = PRIOR_RATE;
+        for (rate, (hits, trials)) in rates.iter_mut().zip(self.hits.iter().zip(&self.trials)) {
+            *rate = ((hits + PRIOR_WEIGHT * guess) / (trials + PRIOR_WEIGHT)).clamp(0.0, MAX_RATE);
+            guess = *rate * UNTRIED_FALLOFF;
+        }
+        rates
+    }
+}
+
+/// Smoothed wall times, turned into a cost table once enough samples exist.
+#[derive(Clone, Debug, Default)]
+struct Timings {
+    /// Index n−1: seconds for a target batch of n tokens.
+    target: [Ema; MAX_DRAFT + 1],
+    /// Seconds per draft step.
+    draft: Ema,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Ema {
+    seconds: f64,
+    samples: u32,
+}
+
+impl Ema {
+    fn add(&mut self, seconds: f64) {
+        self.seconds = if self.samples == 0 {
+            seconds
+        } else {
+            self.seconds + EMA_ALPHA * (seconds - self.seconds)
+        };
+        self.samples = self.samples.saturating_add(1);
+    }
+
+    /// The smoothed time, once enough samples back it.
+    fn trusted(&self) -> Option<f64> {
+        (self.samples >= MIN_SAMPLES).then_some(self.seconds)
+    }
+}
+
+impl Timings {
+    /// The prior with every entry that has a trustworthy measurement replaced. Everything is
+    /// relative to a single-token decode, so without that nothing can be replaced.
+    fn table(&self, prior: &CostTable) -> CostTable {
+        let mut table = prior.clone();
+        let Some(one) = self.target[0].trusted() else {
+            return table;
+        };
+        for (cost, ema) in table.verify.iter_mut().zip(&self.target).skip(1) {
+            if let Some(seconds) = ema.trusted() {
+                *cost = seconds / one;
+            }
+        }
+        if let Some(seconds) = self.draft.trusted() {
+            table.draft_step = seconds / one;
+        }
+        table.settle();
+        table
+    }
+}
+
+/// Where the draft length comes from, with `DraftLength`'s numbers already in range.
+#[derive(Clone, Copy, Debug)]
+enum Mode {
+    Fixed(usize),
+    Adaptive(usize),
+}
+
+/// The online policy.
+#[derive(Clone, Debug)]
+pub struct SpecPolicy {
+    mode: Mode,
+    prior: CostTable,
+    costs: CostTable,
+    timings: Timings,
+    acceptance: Acceptance,
+    fixed_draft_steps: Option<usize>,
+    /// Adaptive only; changes in `update_state`.
+    on: bool,
+    probe_gap: usize,
+    plain_since_probe: usize,
+    /// The last k handed out was a probe, so its result moves `probe_gap`.
+    probing: bool,
+    proposed: u64,
+    accepted: u64,
+}
+
+impl SpecPolicy {
+    /// Lengths above MAX_DRAFT are clamped to it; a length of 0 never drafts.
+    pub fn new(length: DraftLength, costs: CostTable) -> Self {
+        let clamp = |n: u32| usize::try_from(n).map_or(MAX_DRAFT, |n| n.min(MAX_DRAFT));
+        let mode = match length {
+            DraftLength::Fixed { n } => Mode::Fixed(clamp(n)),
+            DraftLength::Adaptive { max } => Mode::Adaptive(clamp(max)),
+        };
+        let mut policy = SpecPolicy {
+            mode,
+            prior: costs.clone(),
+            costs,
+            timings: Timings::default(),
+            acceptance: Acceptance::default(),
+            fixed_draft_steps: None,
+            on: false,
+            probe_gap: MIN_PROBE_GAP,
+            plain_since_probe: 0,
+            probing: false,
+            proposed: 0,
+            accepted: 0,
+        };
+        policy.update_state();
+        policy
+    }
+
+    /// Draft steps the drafter runs for a round of k drafted tokens. Default: k. With
+    /// `with_fixed_draft_steps(s)` every non-zero round costs s draft steps (MTP drafters draft
+    /// their full length even when fewer tokens are used).
+    pub fn with_fixed_draft_steps(mut self, steps: usize) -> Self {
+        self.fixed_draft_steps = Some(steps);
+        self.update_state();
+        self
+    }
+
+    /// How many tokens to draft this round. 0 = decode one token plainly this round.
+    /// `limit` caps it (tokens left in the budget / context); never returns more than limit.
+    ///
+    /// On/off is judged when results and timings are recorded, on the uncapped best, so the
+    /// short rounds at the end of a budget do not switch speculation off and reset probing.
+    pub fn next_k(&mut self, limit: usize) -> usize {
+        let max = match self.mode {
+            Mode::Fixed(n) => return n.min(limit),
+            Mode::Adaptive(max) => max,
+        };
+        if limit == 0 || max == 0 {
+            return 0;
+        }
+        if self.on {
+            let (k, speedup) = self.best_within(max.min(limit));
+            return if speedup >= STAY_ON { k } else { 0 };
+        }
+        if self.plain_since_probe >= self.probe_gap {
+            self.plain_since_probe = 0;
+            self.probing = true;
+            return 1;
+        }
+        0
+    }
+
+    /// Result of a round that drafted `proposed` tokens, of which the first `accepted` matched.
+    pub fn record_round(&mut self, proposed: usize, accepted: usize) {
+        if proposed == 0 {
+            return;
+        }
+        let accepted = accepted.min(proposed);
+        self.acceptance.record(proposed, accepted);
+        self.proposed = self.proposed.saturating_add(to_u64(proposed));
+        self.accepted = self.accepted.saturating_add(to_u64(accepted));
+        if std::mem::take(&mut self.probing) {
+            // A hit says the text may have turned predictable: look again soon rather than
+            // wait out a long gap built up by earlier misses.
+            self.probe_gap = if accepted == 0 {
+                (self.probe_gap * 2).min(MAX_PROBE_GAP)
+            } else {
+                MIN_PROBE_GAP
+            };
+        }
+        self.update_state();
+    }
+
+    /// Tokens decoded plainly (rounds where next_k returned 0), for probe scheduling.
+    pub fn record_plain(&mut self, tokens: usize) {
+        self.plain_since_probe = self.plain_since_probe.saturating_add(tokens);
+    }
+
+    /// Measured wall time of one target decode of `batch` tokens (batch = 1 for plain steps,
+    /// k+1 for verifies). Refines the cost table online.
+    pub fn record_target_time(&mut self, batch: usize, seconds: f64) {
+        let Some(ema) = batch
+            .checked_sub(1)
+            .and_then(|i| self.timings.target.get_mut(i))
+        else {
+            return;
+        };
+        if usable(seconds) {
+            ema.add(seconds);
+            self.costs = self.timings.table(&self.prior);
+            self.update_state();
+        }
+    }
+
+    /// Measured wall time of `steps` draft steps.
+    #[allow(clippy::cast_precision_loss)]
+    pub fn record_draft_time(&mut self, steps: usize, seconds: f64) {
+        if steps > 0 && usable(seconds) {
+            self.timings.draft.add(seconds / steps as f64);
+            self.costs = self.timings.table(&self.prior);
+            self.update_state();
+        }
+    }
+
+    /// Expected speedup over plain decoding of drafting k tokens per round, from current
+    /// estimates: E(k) / cost(k) where E(k) = 1 + Σ_{j=1..k} Π_{i=1..j} a_i  and cost(k) as
+    /// CostTable::round. k = 0 gives 1.0; k is capped at MAX_DRAFT.
+    pub fn expected_speedup(&self, k: usize) -> f64 {
+        let k = k.min(MAX_DRAFT);
+        if k == 0 {
+            return 1.0;
+        }
+        let (mut expected, mut reach) = (1.0, 1.0);
+        for rate in &self.acceptance.rates()[..k] {
+            reach *= rate;
+            expected += reach;
+        }
+        let steps = self.fixed_draft_steps.unwrap_or(k);
+        expected / self.costs.round(k, steps)
+    }
+
+    /// The best k by expected_speedup within 1..=max (or the fixed n), and its speedup.
+    pub fn best(&self) -> (usize, f64) {
+        match self.mode {
+            Mode::Fixed(n) => (n, self.expected_speedup(n)),
+            Mode::Adaptive(max) => self.best_within(max),
+        }
+    }
+
+    /// Whether the policy currently considers speculation off (adaptive only; fixed: false).
+    pub fn is_off(&self) -> bool {
+        matches!(self.mode, Mode::Adaptive(_)) && !self.on
+    }
+
+    /// Acceptance so far over all rounds: (proposed, accepted) totals.
+    pub fn totals(&self) -> (u64, u64) {
+        (self.proposed, self.accepted)
+    }
+
+    /// One line for stats, e.g. "adaptive k=3 (acceptance 82%, est 1.41x)" or
+    /// "off: acceptance 3% does not pay here (best est 0.71x at k=1)" or
+    /// "fixed k=4 (acceptance 75%)".
+    pub fn describe(&self) -> String {
+        let acceptance = match (self.proposed, self.accepted) {
+            (0, _) => "n/a".to_string(),
+            // Integer round-half-up of accepted/proposed in percent.
+            (p, a) => format!("{}%", (200 * a + p) / (2 * p)),
+        };
+        let (k, speedup) = self.best();
+        match self.mode {
+            Mode::Fixed(n) => format!("fixed k={n} (acceptance {acceptance})"),
+            Mode::Adaptive(_) if self.proposed == 0 => "adaptive (no rounds yet)".to_string(),
+            Mode::Adaptive(_) if self.on => {
+                format!("adaptive k={k} (acceptance {acceptance}, est {speedup:.2}x)")
+            }
+            Mode::Adaptive(_) => format!(
+                "off: acceptance {acceptance} does not pay here (best est {speedup:.2}x at k={k})"
+            ),
+        }
+    }
+
+    /// The current cost table (priors refined by measurements).
+    pub fn costs(&self) -> &CostTable {
+        &self.costs
+    }
+
+    /// Ties go to the smaller k (the same expected gain for less wasted work on a miss):
+    /// `max_by` keeps the last of equal maxima, and the range runs downwards.
+    fn best_within(&self, max: usize) -> (usize, f64) {
+        (1..=max.min(MAX_DRAFT))
+            .rev()
+            .map(|k| (k, self.expected_speedup(k)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .unwrap_or((0, 1.0))
+    }
+
+    /// Re-judges on/off after the estimates moved. Speculation turns on only when clearly
+    /// expected to pay and off only when expected to lose, so estimates near break-even do
+    /// not flip it every round.
+    fn update_state(&mut self) {
+        let Mode::Adaptive(_) = self.mode else {
+            return;
+        };
+        let was_on = self.on;
+        self.on = self.best().1 >= if was_on { STAY_ON } else { TURN_ON };
+        if self.on && !was_on {
+            self.probe_gap = MIN_PROBE_GAP;
+        } else if was_on && !self.on {
+            self.plain_since_probe = 0;
+        }
+    }
+}
+
+fn usable(seconds: f64) -> bool {
+    seconds.is_finite() && seconds > 0.0
+}
+
+fn to_u64(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests;
