@@ -354,17 +354,22 @@ pub struct GenArgs {
     /// Do not read or write the disk prompt cache.
     #[arg(long)]
     pub no_cache: bool,
-    /// Speculative decoding: `draft` (with --draft-model; the default when one is given) or
-    /// `off`. The output is the same either way; only the speed differs.
-    #[arg(long, value_enum)]
-    pub spec: Option<SpecMode>,
+    /// Speculative decoding: `auto` uses the model's MTP layers when it has them, else the
+    /// --draft-model, else nothing; `mtp`, `draft` and `off` choose. The output is the same
+    /// either way (token for token when greedy); only the speed differs.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub spec: SpecMode,
     /// A small GGUF model with the same vocabulary that proposes tokens for the target to
     /// verify in batches.
     #[arg(long, value_name = "PATH")]
     pub draft_model: Option<PathBuf>,
-    /// Tokens the draft proposes per round.
-    #[arg(long, value_name = "N", default_value_t = 4)]
+    /// Most tokens proposed per round; the length is chosen each round from measured
+    /// acceptance and this machine's costs, down to none when speculation does not pay.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=8))]
     pub draft_max: u32,
+    /// Always propose exactly N tokens per round instead of choosing.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=8))]
+    pub draft_len: Option<u32>,
     /// The prompt; `-` or absent reads standard input.
     pub prompt: Option<String>,
 }
@@ -372,8 +377,10 @@ pub struct GenArgs {
 /// How `lode gen` decodes after the prompt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum SpecMode {
-    Off,
+    Auto,
+    Mtp,
     Draft,
+    Off,
 }
 
 #[derive(Debug, Args)]

@@ -104,6 +104,8 @@ pub fn open(
                     },
                     progress,
                     draft: None,
+                    mtp: true,
+                    spec_costs: None,
                 })
                 .map_err(|e| OpenError::NoModel(e.to_string()))?;
             Ok(Arc::new(LocalBackend::new(engine, info)))

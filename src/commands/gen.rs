@@ -1,20 +1,18 @@
 //! `lode gen`: raw completion with the in-process engine.
 
-use crate::cli::SpecMode;
-use crate::engine::Speculation;
 use std::io::{Read, Write};
 use std::path::Path;
 
 use serde::Serialize;
 
-use crate::cli::GenArgs;
+use crate::cli::{GenArgs, SpecMode};
 use crate::commands::{load_options, CommandError};
 use crate::config::Config;
 use crate::engine::generate::DEFAULT_SESSION;
 use crate::engine::template::RenderOptions;
 use crate::engine::{
-    Completion, Engine, EngineConfig, FinishReason, GenerateRequest, Grammar, Persist, Prompt,
-    SamplingParams,
+    Completion, DraftLength, Engine, EngineConfig, FinishReason, GenerateRequest, Grammar,
+    ModelInfo, Persist, Prompt, SamplingParams, Speculation,
 };
 use crate::stats::TurnStats;
 
@@ -45,13 +43,9 @@ pub fn run(args: &GenArgs, config: &Config, out: &mut dyn Write) -> Result<(), C
     })?;
     let mut options = load_options(&args.model, config)?;
     options.draft = args.draft_model.clone();
-    let speculation = match (args.spec, &options.draft) {
-        (Some(SpecMode::Off), _) | (None, None) => Speculation::Off,
-        (Some(SpecMode::Draft) | None, _) => Speculation::Draft {
-            n_draft: args.draft_max.max(1),
-        },
-    };
-    engine.blocking_load(options)?;
+    options.mtp = matches!(args.spec, SpecMode::Auto | SpecMode::Mtp);
+    let info = engine.blocking_load(options)?;
+    let speculation = speculation(args, &info);
     let prompt = if args.chat {
         let mut messages = Vec::new();
         if let Some(system) = &args.system {
@@ -120,6 +114,23 @@ pub fn run(args: &GenArgs, config: &Config, out: &mut dyn Write) -> Result<(), C
         writeln!(out)?;
     }
     Ok(())
+}
+
+/// The decoding `--spec`, `--draft-max` and `--draft-len` ask for. An explicit mode the model
+/// cannot serve is still passed on, so the engine says why it decoded plainly.
+fn speculation(args: &GenArgs, info: &ModelInfo) -> Speculation {
+    let length = match args.draft_len {
+        Some(n) => DraftLength::Fixed { n },
+        None => DraftLength::Adaptive {
+            max: args.draft_max,
+        },
+    };
+    match args.spec {
+        SpecMode::Auto => Speculation::auto(info, length),
+        SpecMode::Mtp => Speculation::Mtp { length },
+        SpecMode::Draft => Speculation::Draft { length },
+        SpecMode::Off => Speculation::Off,
+    }
 }
 
 fn read_prompt(arg: Option<&str>) -> Result<String, CommandError> {

@@ -65,6 +65,8 @@ pub fn load_options(args: &ModelArgs, config: &Config) -> Result<LoadOptions, Co
         },
         progress: progress_bar("loading model"),
         draft: None,
+        mtp: true,
+        spec_costs: None,
     })
 }
 

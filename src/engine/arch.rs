@@ -167,3 +167,25 @@ pub const KNOWN_ARCHITECTURES: &[&str] = &[
 pub fn is_known(arch: &str) -> bool {
     KNOWN_ARCHITECTURES.contains(&arch)
 }
+
+/// Hybrid and recurrent architectures whose recurrent state llama.cpp can roll back by a few
+/// tokens (`llm_arch_supports_rs_rollback`): with `n_rs_seq` snapshots per sequence, the
+/// tokens of the last batch can be dropped, which speculation needs for rejected drafts.
+const ROLLBACK_ARCHITECTURES: &[&str] = &[
+    "kimi-k3",
+    "qwen35",
+    "qwen35moe",
+    "qwen4exp",
+    "deepseek4",
+    "glm5-next",
+    "nemotron_h",
+    "nemotron_h_moe",
+    "lfm2",
+    "lfm2moe",
+    "bailingmoe3",
+];
+
+/// Whether the recurrent state of `arch` can drop the last few tokens it took in.
+pub fn supports_rollback(arch: &str) -> bool {
+    ROLLBACK_ARCHITECTURES.contains(&arch)
+}

@@ -43,6 +43,9 @@ pub enum EngineError {
         reason: String,
     },
 
+    #[error("MTP speculation is not available: {0}")]
+    MtpUnavailable(String),
+
     #[error("the prompt has {prompt} tokens but the context holds {n_ctx}; shorten the prompt or raise --ctx-size")]
     PromptTooLong { prompt: usize, n_ctx: u32 },
 

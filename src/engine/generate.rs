@@ -8,10 +8,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::cache::DiskCache;
 use crate::engine::error::EngineError;
-use crate::engine::model::LoadedModel;
+use crate::engine::model::{LoadedModel, ModelInfo};
 use crate::engine::sampling::{Grammar, SamplingParams, TokenSampler};
 use crate::engine::session::{common_prefix, ids, CancelFlag, DiskPlan, Session};
-use crate::engine::speculative;
+use crate::engine::spec_policy::{DraftLength, SpecPolicy};
+use crate::engine::speculative::{self, DraftModel, Mtp};
 use crate::engine::template::RenderOptions;
 use crate::engine::textstream::{floor_char_boundary, TextStream};
 use crate::stats::TurnStats;
@@ -77,15 +78,46 @@ pub enum Speculation {
     /// One token per target decode.
     #[default]
     Off,
-    /// The draft model loaded beside the target proposes `n_draft` tokens at a time; the
-    /// target verifies them in one batch and keeps what it would have produced itself.
-    Draft { n_draft: u32 },
+    /// The model's own MTP layers propose tokens; the model verifies them in one batch and
+    /// keeps what it would have produced itself.
+    Mtp { length: DraftLength },
+    /// The draft model loaded beside the target proposes tokens, verified the same way.
+    Draft { length: DraftLength },
 }
 
-/// A draft model and its session for this generation.
-pub struct Draft<'a, 'm> {
-    pub model: &'a LoadedModel,
-    pub session: &'a mut Session<'m>,
+impl Speculation {
+    /// What the loaded model offers: its MTP layers, else its draft model, else nothing.
+    pub fn auto(info: &ModelInfo, length: DraftLength) -> Self {
+        if info.mtp_loaded {
+            Self::Mtp { length }
+        } else if info.draft.is_some() {
+            Self::Draft { length }
+        } else {
+            Self::Off
+        }
+    }
+
+    /// The most tokens one round may propose.
+    pub fn max_draft(&self) -> usize {
+        match self {
+            Self::Off => 0,
+            Self::Mtp { length } | Self::Draft { length } => length.max(),
+        }
+    }
+}
+
+/// How a generation speculates, as the engine thread set it up.
+pub enum Speculator<'a, 'm> {
+    /// Decode plainly; `reason` says why when speculation was asked for.
+    Off { reason: Option<String> },
+    /// Draft with the session's MTP context.
+    Mtp { policy: &'a mut SpecPolicy },
+    /// Draft with a second model in its own session.
+    Draft {
+        model: &'a LoadedModel,
+        session: &'a mut Session<'m>,
+        policy: &'a mut SpecPolicy,
+    },
 }
 
 impl GenerateRequest {
@@ -145,7 +177,7 @@ pub fn generate(
     session: &mut Session<'_>,
     request: &GenerateRequest,
     disk: Option<&DiskTarget<'_>>,
-    draft: Option<Draft<'_, '_>>,
+    speculator: Speculator<'_, '_>,
     cancel: &CancelFlag,
     on_text: &mut dyn FnMut(&str),
 ) -> Result<Completion, EngineError> {
@@ -209,41 +241,62 @@ pub fn generate(
         budget: (request.max_tokens as usize).min(room),
         on_text,
     };
-    let speculation = match (request.speculation, draft) {
-        (Speculation::Off, _) => None,
-        (Speculation::Draft { .. }, None) => return Err(EngineError::NoDraft),
-        (Speculation::Draft { n_draft }, Some(draft)) => {
-            match speculative::unsupported(model, draft.model) {
-                Some(reason) => {
-                    stats.spec_mode = format!("off: {reason}");
-                    None
-                }
-                None => Some((draft, n_draft)),
-            }
-        }
-    };
     let decode_start = Instant::now();
     let finish = if cancel.is_cancelled() {
         FinishReason::Cancelled
     } else if out.budget == 0 {
         FinishReason::Length
-    } else if let Some((draft, n_draft)) = speculation {
-        stats.spec_mode = "draft".to_string();
-        let prefill = Instant::now();
-        draft.session.prefill(&prompt, &[], cancel, None)?;
-        stats.prefill_ms += prefill.elapsed().as_secs_f64() * 1000.0;
-        speculative::decode(
-            model,
-            session,
-            draft,
-            n_draft as usize,
-            &mut sampler,
-            &mut out,
-            cancel,
-            &mut stats,
-        )?
     } else {
-        plain_decode(model, session, &mut sampler, &mut out, cancel)?
+        match speculator {
+            Speculator::Off { reason } => {
+                if let Some(reason) = reason {
+                    stats.spec_mode = format!("off: {reason}");
+                }
+                plain_decode(model, session, &mut sampler, &mut out, cancel)?
+            }
+            Speculator::Mtp { policy } => {
+                let mut drafter = Mtp {
+                    n_max: session.kind().max_draft(),
+                };
+                let finish = speculative::decode(
+                    model,
+                    session,
+                    &mut drafter,
+                    policy,
+                    &mut sampler,
+                    &mut out,
+                    cancel,
+                    &mut stats,
+                )?;
+                stats.spec_mode = format!("mtp {}", policy.describe());
+                finish
+            }
+            Speculator::Draft {
+                model: draft,
+                session: draft_session,
+                policy,
+            } => match speculative::unsupported(model, draft) {
+                Some(reason) => {
+                    stats.spec_mode = format!("off: {reason}");
+                    plain_decode(model, session, &mut sampler, &mut out, cancel)?
+                }
+                None => {
+                    let mut drafter = DraftModel::new(draft, draft_session)?;
+                    let finish = speculative::decode(
+                        model,
+                        session,
+                        &mut drafter,
+                        policy,
+                        &mut sampler,
+                        &mut out,
+                        cancel,
+                        &mut stats,
+                    )?;
+                    stats.spec_mode = format!("draft {}", policy.describe());
+                    finish
+                }
+            },
+        }
     };
     let tail = out.stream.finish();
     if !tail.is_empty() {

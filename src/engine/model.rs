@@ -15,6 +15,7 @@ use crate::engine::arch;
 use crate::engine::backend::backend;
 use crate::engine::error::EngineError;
 use crate::engine::options::{ContextOptions, LoadOptions, DEFAULT_MAX_CTX};
+use crate::engine::spec_policy::CostTable;
 use crate::engine::template::{ChatTemplate, RenderOptions, SpecialTokens};
 use crate::gguf::{self, GgufFile};
 
@@ -51,6 +52,10 @@ pub struct ModelInfo {
     pub identity: String,
     /// Whether the file carries MTP / NextN prediction layers.
     pub has_mtp: bool,
+    /// Whether those layers were loaded, so sessions can draft with them.
+    pub mtp_loaded: bool,
+    /// Whether layers are offloaded to a GPU.
+    pub gpu: bool,
     /// The draft model loaded beside this one for speculation, by name.
     pub draft: Option<String>,
     /// Which chat template renders conversations.
@@ -77,6 +82,8 @@ pub struct LoadedModel {
     pub model: LlamaModel,
     pub info: ModelInfo,
     pub context: ContextOptions,
+    /// Measured decode costs for speculation (`lode bench --spec --save`), if any.
+    pub spec_costs: Option<CostTable>,
     format: ChatFormat,
 }
 
@@ -162,8 +169,15 @@ pub fn load(mut options: LoadOptions) -> Result<LoadedModel, EngineError> {
     options.context.n_ctx = Some(n_ctx);
     let identity = identity(&path, &header)?;
 
+    let has_mtp = header
+        .get_u64(&format!("{arch_name}.nextn_predict_layers"))
+        .is_some_and(|n| n > 0);
+    let mtp_loaded = has_mtp && options.mtp;
+
     let backend = backend()?;
-    let mut params = LlamaModelParams::default().with_use_mmap(true);
+    let mut params = LlamaModelParams::default()
+        .with_use_mmap(true)
+        .with_load_mtp(mtp_loaded);
     if let Some(layers) = options.gpu_layers {
         params = params.with_n_gpu_layers(layers);
     }
@@ -188,9 +202,6 @@ pub fn load(mut options: LoadOptions) -> Result<LoadedModel, EngineError> {
         .get_str("general.name")
         .map(str::to_string)
         .unwrap_or_else(|| file_stem(&path));
-    let has_mtp = header
-        .get_u64(&format!("{arch_name}.nextn_predict_layers"))
-        .is_some_and(|n| n > 0);
     let info = ModelInfo {
         name,
         architecture: arch_name,
@@ -204,6 +215,8 @@ pub fn load(mut options: LoadOptions) -> Result<LoadedModel, EngineError> {
         file_bytes: header.file_size,
         identity,
         has_mtp,
+        mtp_loaded,
+        gpu: backend.supports_gpu_offload() && options.gpu_layers != Some(0),
         draft: None,
         template,
         chat_template: header
@@ -215,6 +228,7 @@ pub fn load(mut options: LoadOptions) -> Result<LoadedModel, EngineError> {
         model,
         info,
         context: options.context,
+        spec_costs: options.spec_costs,
         format,
     })
 }

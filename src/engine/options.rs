@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::spec_policy::CostTable;
+
 /// Called with load progress in `0.0..=1.0`. The CLI draws a bar, the TUI a gauge.
 pub type ProgressFn = Box<dyn FnMut(f32) + Send>;
 
@@ -20,6 +22,12 @@ pub struct LoadOptions {
     /// A small model with the same vocabulary, loaded beside this one for draft
     /// speculation (same context settings, its own contexts).
     pub draft: Option<PathBuf>,
+    /// Load the model's MTP (NextN) prediction layers when the file has them, so its sessions
+    /// can draft their own tokens. Off saves the memory of those layers.
+    pub mtp: bool,
+    /// This machine's measured decode costs for this model, which seed the speculation
+    /// policy (`lode bench --spec --save` stores them); `None` starts from a prior.
+    pub spec_costs: Option<CostTable>,
 }
 
 impl LoadOptions {
@@ -31,6 +39,8 @@ impl LoadOptions {
             context: ContextOptions::default(),
             progress: None,
             draft: None,
+            mtp: true,
+            spec_costs: None,
         }
     }
 }

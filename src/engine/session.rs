@@ -12,11 +12,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::context::params::{LlamaContextParams, LlamaContextType};
 use llama_cpp_2::context::session::{LlamaStateSeqFlags, SeqState};
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::speculative::{MtpSpeculative, MtpSpeculativeParams};
 use llama_cpp_2::token::LlamaToken;
+
+use crate::engine::arch::supports_rollback;
 
 use crate::engine::backend::backend;
 use crate::engine::cache::DiskCache;
@@ -81,20 +84,151 @@ pub struct DiskPlan<'a> {
     pub save_at: Option<usize>,
 }
 
+/// What a session is made for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionKind {
+    /// One token at a time.
+    Plain,
+    /// Verifies up to `n_draft` drafted tokens per batch, so the last `n_draft` tokens must be
+    /// droppable: hybrid models keep that many snapshots of their recurrent state.
+    Speculative { n_draft: usize },
+    /// As `Speculative`, drafting with the model's own MTP layers in a second context that
+    /// follows every batch the model decodes.
+    Mtp { n_draft: usize },
+}
+
+impl SessionKind {
+    /// The most tokens a round may draft in this session.
+    pub fn max_draft(self) -> usize {
+        match self {
+            Self::Plain => 0,
+            Self::Speculative { n_draft } | Self::Mtp { n_draft } => n_draft,
+        }
+    }
+}
+
+/// The contexts behind a session. llama.cpp's MTP driver owns the model's context together
+/// with its draft context, so an MTP session reaches its context through the driver.
+enum Contexts<'m> {
+    Plain(LlamaContext<'m>),
+    Mtp(Box<MtpSpeculative<'m>>),
+}
+
+impl<'m> Contexts<'m> {
+    fn target(&self) -> &LlamaContext<'m> {
+        match self {
+            Self::Plain(ctx) => ctx,
+            Self::Mtp(mtp) => mtp.target_context(),
+        }
+    }
+
+    fn target_mut(&mut self) -> &mut LlamaContext<'m> {
+        match self {
+            Self::Plain(ctx) => ctx,
+            Self::Mtp(mtp) => mtp.target_context_mut(),
+        }
+    }
+}
+
 /// A KV sequence on one model.
 pub struct Session<'m> {
-    ctx: LlamaContext<'m>,
+    ctx: Contexts<'m>,
+    kind: SessionKind,
     tokens: Vec<LlamaToken>,
     memory: MemoryKind,
     checkpoints: Vec<Checkpoint>,
     batch: LlamaBatch<'static>,
     n_batch: usize,
     n_ctx: u32,
+    /// How many trailing tokens recurrent state can drop (0 for attention-only models, which
+    /// drop any number).
+    rollback: usize,
+    /// Tokens in the last decode; recurrent rollback reaches no further back.
+    last_batch: usize,
+    /// Whether the MTP context takes in each decoded batch. Not drafting, it need not: that
+    /// saves an MTP-layer pass per token, and the next batch it sees brings its hidden-state
+    /// input up to date (its attention then has gaps, which only weakens drafts).
+    mtp_follow: bool,
 }
 
 impl<'m> Session<'m> {
     /// A fresh, empty sequence.
     pub fn new(model: &'m LoadedModel) -> Result<Self, EngineError> {
+        Self::with_kind(model, SessionKind::Plain)
+    }
+
+    /// A fresh, empty sequence made for `kind`. An MTP session on a model whose MTP layers
+    /// cannot draft fails with [`EngineError::MtpUnavailable`].
+    pub fn with_kind(model: &'m LoadedModel, kind: SessionKind) -> Result<Self, EngineError> {
+        let n_draft = kind.max_draft();
+        let rollback = if model.info.memory != MemoryKind::Attention
+            && supports_rollback(&model.info.architecture)
+        {
+            n_draft
+        } else {
+            0
+        };
+        let params =
+            Self::context_params(model)?.with_n_rs_seq(u32::try_from(rollback).unwrap_or(0));
+        let n_ctx = model.info.n_ctx;
+        let new_context = |params: LlamaContextParams| {
+            model
+                .model
+                .new_context(backend()?, params)
+                .map_err(|_| EngineError::ContextFailed { n_ctx })
+        };
+        let ctx = match kind {
+            SessionKind::Plain | SessionKind::Speculative { .. } => {
+                Contexts::Plain(new_context(params)?)
+            }
+            SessionKind::Mtp { n_draft } => {
+                if !model.info.mtp_loaded {
+                    return Err(EngineError::MtpUnavailable(format!(
+                        "`{}` has no MTP layers loaded",
+                        model.info.name
+                    )));
+                }
+                if model.info.memory != MemoryKind::Attention && rollback == 0 {
+                    return Err(EngineError::MtpUnavailable(format!(
+                        "`{}` keeps recurrent state that llama.cpp cannot roll back for `{}`",
+                        model.info.name, model.info.architecture
+                    )));
+                }
+                let target = new_context(params.clone())?;
+                let draft = new_context(
+                    Self::context_params(model)?.with_context_type(LlamaContextType::Mtp),
+                )?;
+                let params = MtpSpeculativeParams {
+                    n_max: i32::try_from(n_draft.max(1)).unwrap_or(1),
+                    n_min: 0,
+                    p_min: 0.0,
+                };
+                let mtp = MtpSpeculative::new(target, draft, params).map_err(|e| {
+                    EngineError::MtpUnavailable(format!(
+                        "llama.cpp cannot draft with the MTP layers of `{}` ({}): {e}",
+                        model.info.name, model.info.architecture
+                    ))
+                })?;
+                Contexts::Mtp(Box::new(mtp))
+            }
+        };
+        let n_batch = model.context.n_batch.clamp(1, n_ctx);
+        Ok(Self {
+            ctx,
+            kind,
+            tokens: Vec::new(),
+            memory: model.info.memory,
+            checkpoints: Vec::new(),
+            batch: LlamaBatch::new(n_batch as usize, 1),
+            n_batch: n_batch as usize,
+            n_ctx,
+            rollback,
+            last_batch: 0,
+            mtp_follow: true,
+        })
+    }
+
+    fn context_params(model: &LoadedModel) -> Result<LlamaContextParams, EngineError> {
         let opts = &model.context;
         let n_ctx = model.info.n_ctx;
         let flash = match opts.flash_attention {
@@ -107,27 +241,18 @@ impl<'m> Session<'m> {
             FlashAttention::Auto => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED,
         };
         let n_batch = opts.n_batch.clamp(1, n_ctx);
-        let params = LlamaContextParams::default()
+        Ok(LlamaContextParams::default()
             .with_n_ctx(NonZeroU32::new(n_ctx))
             .with_n_batch(n_batch)
             .with_n_ubatch(opts.n_ubatch.clamp(1, n_batch))
             .with_n_seq_max(1)
             .with_n_threads(i32::try_from(opts.threads).unwrap_or(1))
             .with_n_threads_batch(i32::try_from(opts.threads_batch).unwrap_or(1))
-            .with_flash_attention_policy(flash);
-        let ctx = model
-            .model
-            .new_context(backend()?, params)
-            .map_err(|_| EngineError::ContextFailed { n_ctx })?;
-        Ok(Self {
-            ctx,
-            tokens: Vec::new(),
-            memory: model.info.memory,
-            checkpoints: Vec::new(),
-            batch: LlamaBatch::new(n_batch as usize, 1),
-            n_batch: n_batch as usize,
-            n_ctx,
-        })
+            .with_flash_attention_policy(flash))
+    }
+
+    pub fn kind(&self) -> SessionKind {
+        self.kind
     }
 
     /// The tokens the sequence holds, in order.
@@ -136,7 +261,20 @@ impl<'m> Session<'m> {
     }
 
     pub fn context(&self) -> &LlamaContext<'m> {
-        &self.ctx
+        self.ctx.target()
+    }
+
+    /// Makes the MTP context take in decoded batches, or not (see `mtp_follow`).
+    pub(crate) fn set_mtp_follow(&mut self, follow: bool) {
+        self.mtp_follow = follow;
+    }
+
+    /// The MTP driver of an MTP session.
+    pub(crate) fn mtp(&mut self) -> Option<&mut MtpSpeculative<'m>> {
+        match &mut self.ctx {
+            Contexts::Plain(_) => None,
+            Contexts::Mtp(mtp) => Some(mtp),
+        }
     }
 
     pub fn n_ctx(&self) -> u32 {
@@ -145,7 +283,10 @@ impl<'m> Session<'m> {
 
     /// Forgets everything in the sequence.
     pub fn clear(&mut self) {
-        self.ctx.clear_kv_cache();
+        self.ctx.target_mut().clear_kv_cache();
+        if let Contexts::Mtp(mtp) = &mut self.ctx {
+            mtp.draft_context_mut().clear_kv_cache();
+        }
         self.tokens.clear();
         self.checkpoints.clear();
     }
@@ -252,31 +393,46 @@ impl<'m> Session<'m> {
         self.decode_logits_at(tokens, |_| true)
     }
 
-    /// Drops every token after the first `len` (rejected draft tokens). Only attention
-    /// memory can be cut at any position; other kinds answer `Ok(false)` and stay as they
-    /// were.
+    /// Drops every token after the first `len` (rejected draft tokens). Attention memory can
+    /// be cut anywhere; recurrent state only within the last decoded batch and the session's
+    /// rollback depth, once per batch. Answers `Ok(false)`, unchanged, where it cannot.
     pub fn truncate(&mut self, len: usize) -> Result<bool, EngineError> {
         if len >= self.tokens.len() {
             return Ok(true);
         }
-        if self.memory != MemoryKind::Attention {
+        let drop = self.tokens.len() - len;
+        if self.memory != MemoryKind::Attention && (drop > self.rollback || drop > self.last_batch)
+        {
             return Ok(false);
         }
-        match self
-            .ctx
-            .clear_kv_cache_seq(Some(0), u32::try_from(len).ok(), None)
-        {
-            Ok(true) => {
-                self.tokens.truncate(len);
-                Ok(true)
-            }
-            _ => {
-                self.clear();
-                Err(EngineError::Decode(
-                    "the KV cache refused to drop rejected draft tokens".into(),
-                ))
-            }
+        if !self.cut(len) {
+            self.clear();
+            return Err(EngineError::Decode(
+                "the KV cache refused to drop rejected draft tokens".into(),
+            ));
         }
+        self.tokens.truncate(len);
+        self.checkpoints.retain(|c| c.pos <= len);
+        if self.memory != MemoryKind::Attention {
+            self.last_batch = 0;
+        }
+        Ok(true)
+    }
+
+    /// Removes positions `pos..` from the model's memory and from the MTP draft context.
+    fn cut(&mut self, pos: usize) -> bool {
+        let pos = u32::try_from(pos).ok();
+        let kept = matches!(
+            self.ctx.target_mut().clear_kv_cache_seq(Some(0), pos, None),
+            Ok(true)
+        );
+        if let Contexts::Mtp(mtp) = &mut self.ctx {
+            // The draft context only holds attention for the MTP layer: any cut succeeds.
+            let _ = mtp
+                .draft_context_mut()
+                .clear_kv_cache_seq(Some(0), pos, None);
+        }
+        kept
     }
 
     /// Saves the recurrent state at the current position (hybrid models only).
@@ -290,6 +446,7 @@ impl<'m> Session<'m> {
         }
         let state = self
             .ctx
+            .target()
             .state_seq_get(0, LlamaStateSeqFlags::PARTIAL_ONLY)
             .map_err(|e| EngineError::State(format!("checkpoint: {e}")))?;
         self.checkpoints.push(Checkpoint { pos, state });
@@ -317,7 +474,12 @@ impl<'m> Session<'m> {
                     return 0;
                 };
                 let pos = checkpoint.pos;
-                if self.ctx.state_seq_set(&checkpoint.state, 0).is_err() {
+                if self
+                    .ctx
+                    .target_mut()
+                    .state_seq_set(&checkpoint.state, 0)
+                    .is_err()
+                {
                     self.clear();
                     return 0;
                 }
@@ -326,19 +488,13 @@ impl<'m> Session<'m> {
         };
         // A refused trim (recurrent memory that was not restored) means start over: the
         // alternative is a sequence whose state does not match its mirror.
-        match self
-            .ctx
-            .clear_kv_cache_seq(Some(0), u32::try_from(target).ok(), None)
-        {
-            Ok(true) => {
-                self.tokens.truncate(target);
-                self.checkpoints.retain(|c| c.pos <= target);
-                target
-            }
-            _ => {
-                self.clear();
-                0
-            }
+        if self.cut(target) {
+            self.tokens.truncate(target);
+            self.checkpoints.retain(|c| c.pos <= target);
+            target
+        } else {
+            self.clear();
+            0
         }
     }
 
@@ -365,6 +521,7 @@ impl<'m> Session<'m> {
         // and llama.cpp validates shapes on read, returning 0 on mismatch.
         let ok = unsafe {
             self.ctx
+                .target_mut()
                 .state_seq_set_data_ext(&state, 0, LlamaStateSeqFlags::empty())
         };
         if !ok {
@@ -381,13 +538,11 @@ impl<'m> Session<'m> {
     fn save_to_disk(&self, plan: &DiskPlan<'_>, at: usize) {
         debug_assert_eq!(self.tokens.len(), at);
         let flags = LlamaStateSeqFlags::empty();
-        let size = self.ctx.state_seq_get_size_ext(0, flags);
+        let ctx = self.ctx.target();
+        let size = ctx.state_seq_get_size_ext(0, flags);
         let mut state = vec![0u8; size];
         // SAFETY: the buffer has exactly the size llama.cpp reported for this sequence.
-        let written = unsafe {
-            self.ctx
-                .state_seq_get_data_ext(state.as_mut_ptr(), 0, flags)
-        };
+        let written = unsafe { ctx.state_seq_get_data_ext(state.as_mut_ptr(), 0, flags) };
         if written != size {
             return;
         }
@@ -423,12 +578,26 @@ impl<'m> Session<'m> {
                 .add(token, pos, &[0], logits(last))
                 .map_err(|e| EngineError::Decode(e.to_string()))?;
         }
-        if let Err(e) = self.ctx.decode(&mut self.batch) {
+        if let Err(e) = self.ctx.target_mut().decode(&mut self.batch) {
             // The sequence may be partly written; make the mirror honest again.
             self.clear();
             return Err(EngineError::Decode(e.to_string()));
         }
+        if let (Contexts::Mtp(mtp), true) = (&mut self.ctx, self.mtp_follow) {
+            // The MTP context takes in every batch the model decodes, paired with the model's
+            // hidden states; what it drafted tentatively at these positions goes first.
+            let _ = mtp.draft_context_mut().clear_kv_cache_seq(
+                Some(0),
+                u32::try_from(start).ok(),
+                None,
+            );
+            if let Err(e) = mtp.process(&self.batch) {
+                self.clear();
+                return Err(EngineError::Decode(format!("MTP draft context: {e}")));
+            }
+        }
         self.tokens.extend_from_slice(tokens);
+        self.last_batch = tokens.len();
         Ok(())
     }
 

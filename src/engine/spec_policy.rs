@@ -123,13 +123,21 @@ impl CostTable {
 }
 
 /// How the draft length is chosen.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum DraftLength {
     /// Always draft this many tokens (1..=MAX_DRAFT).
     Fixed { n: u32 },
     /// Choose 0..=max each round from measured acceptance and costs.
     Adaptive { max: u32 },
+}
+
+impl DraftLength {
+    /// The most tokens a round may draft (clamped to [`MAX_DRAFT`]).
+    pub fn max(self) -> usize {
+        let (DraftLength::Fixed { n } | DraftLength::Adaptive { max: n }) = self;
+        usize::try_from(n).map_or(MAX_DRAFT, |n| n.min(MAX_DRAFT))
+    }
 }
 
 /// Per draft position, decayed evidence that the drafter's token there is accepted given
@@ -267,7 +275,9 @@ impl SpecPolicy {
             fixed_draft_steps: None,
             on: false,
             probe_gap: MIN_PROBE_GAP,
-            plain_since_probe: 0,
+            // The first round probes: the prior alone never turns a CPU policy on, and one
+            // look costs little next to a generation that could be twice as fast.
+            plain_since_probe: MIN_PROBE_GAP,
             probing: false,
             proposed: 0,
             accepted: 0,
@@ -308,6 +318,18 @@ impl SpecPolicy {
             return 1;
         }
         0
+    }
+
+    /// Whether `next_k` may hand out a non-zero length within the next two rounds: the
+    /// policy is on, fixed, or a probe is due. A drafter that keeps per-token state can skip
+    /// it until then.
+    pub fn may_draft_soon(&self) -> bool {
+        match self.mode {
+            Mode::Fixed(n) => n > 0,
+            Mode::Adaptive(max) => {
+                max > 0 && (self.on || self.plain_since_probe + 1 >= self.probe_gap)
+            }
+        }
     }
 
     /// Result of a round that drafted `proposed` tokens, of which the first `accepted` matched.

@@ -15,11 +15,12 @@ use tokio::sync::{mpsc as tmpsc, oneshot};
 use crate::engine::cache::DiskCache;
 use crate::engine::error::EngineError;
 use crate::engine::generate::{
-    generate, Completion, DiskTarget, Draft, GenerateRequest, Speculation,
+    generate, Completion, DiskTarget, GenerateRequest, Speculation, Speculator,
 };
-use crate::engine::model::{self, LoadedModel, ModelInfo};
+use crate::engine::model::{self, LoadedModel, MemoryKind, ModelInfo};
 use crate::engine::options::{ContextOptions, LoadOptions};
-use crate::engine::session::{CancelFlag, Session};
+use crate::engine::session::{CancelFlag, Session, SessionKind};
+use crate::engine::spec_policy::{CostTable, DraftLength, SpecPolicy};
 use crate::engine::speculative;
 
 /// Engine-wide settings.
@@ -273,6 +274,10 @@ fn serve(
     let mut sessions: HashMap<String, (u64, Session<'_>)> = HashMap::new();
     // The draft's sessions mirror the target's, name for name.
     let mut draft_sessions: HashMap<String, Session<'_>> = HashMap::new();
+    // What the policy learns (acceptance, costs) holds for the model, not for one session.
+    let mut policies: HashMap<(bool, DraftLength), SpecPolicy> = HashMap::new();
+    // Once llama.cpp refuses to draft with this model's MTP layers, it always will.
+    let mut mtp_refused: Option<String> = None;
     let mut clock = 0u64;
     let disk = cache.map(|cache| DiskTarget {
         cache,
@@ -296,7 +301,38 @@ fn serve(
                 events,
             } => {
                 clock += 1;
-                if !sessions.contains_key(&request.session) {
+                let mut off_reason = None;
+                let kind = match request.speculation {
+                    Speculation::Off => SessionKind::Plain,
+                    Speculation::Mtp { .. } if !loaded.info.mtp_loaded => {
+                        off_reason = Some(format!("`{}` has no MTP layers", loaded.info.name));
+                        SessionKind::Plain
+                    }
+                    Speculation::Mtp { .. } if mtp_refused.is_some() => {
+                        off_reason.clone_from(&mtp_refused);
+                        SessionKind::Plain
+                    }
+                    Speculation::Mtp { length } => SessionKind::Mtp {
+                        n_draft: length.max(),
+                    },
+                    Speculation::Draft { .. } if draft.is_none() => {
+                        let _ = events.send(GenEvent::Done(Err(EngineError::NoDraft)));
+                        continue;
+                    }
+                    Speculation::Draft { length }
+                        if loaded.info.memory != MemoryKind::Attention =>
+                    {
+                        SessionKind::Speculative {
+                            n_draft: length.max(),
+                        }
+                    }
+                    Speculation::Draft { .. } => SessionKind::Plain,
+                };
+                let stale = sessions
+                    .get(&request.session)
+                    .is_some_and(|(_, s)| s.kind() != kind);
+                if stale || !sessions.contains_key(&request.session) {
+                    sessions.remove(&request.session);
                     if sessions.len() >= max_sessions {
                         let oldest = sessions
                             .iter()
@@ -307,7 +343,15 @@ fn serve(
                             draft_sessions.remove(&name);
                         }
                     }
-                    match Session::new(loaded) {
+                    let created = match Session::with_kind(loaded, kind) {
+                        Err(EngineError::MtpUnavailable(reason)) => {
+                            off_reason = Some(reason.clone());
+                            mtp_refused = Some(reason);
+                            Session::new(loaded)
+                        }
+                        other => other,
+                    };
+                    match created {
                         Ok(session) => {
                             sessions.insert(request.session.clone(), (clock, session));
                         }
@@ -321,8 +365,13 @@ fn serve(
                     continue;
                 };
                 *used = clock;
-                let draft = match (draft, request.speculation) {
-                    (Some(model), Speculation::Draft { .. }) => {
+                let speculator = match (request.speculation, draft) {
+                    (Speculation::Mtp { length }, _) if session.mtp().is_some() => {
+                        Speculator::Mtp {
+                            policy: policy_for(&mut policies, loaded, true, length),
+                        }
+                    }
+                    (Speculation::Draft { length }, Some(model)) => {
                         if !draft_sessions.contains_key(&request.session) {
                             match Session::new(model) {
                                 Ok(s) => {
@@ -334,18 +383,23 @@ fn serve(
                                 }
                             }
                         }
-                        draft_sessions
-                            .get_mut(&request.session)
-                            .map(|session| Draft { model, session })
+                        match draft_sessions.get_mut(&request.session) {
+                            Some(session) => Speculator::Draft {
+                                model,
+                                session,
+                                policy: policy_for(&mut policies, loaded, false, length),
+                            },
+                            None => continue,
+                        }
                     }
-                    _ => None,
+                    _ => Speculator::Off { reason: off_reason },
                 };
                 let result = generate(
                     loaded,
                     session,
                     &request,
                     disk.as_ref(),
-                    draft,
+                    speculator,
                     &cancel,
                     &mut |text| {
                         let _ = events.send(GenEvent::Text(text.to_string()));
@@ -356,6 +410,32 @@ fn serve(
         }
     }
     None
+}
+
+/// The speculation policy for one drafter and draft length, seeded with the model's measured
+/// costs, or a prior for this kind of machine.
+fn policy_for<'p>(
+    policies: &'p mut HashMap<(bool, DraftLength), SpecPolicy>,
+    loaded: &LoadedModel,
+    mtp: bool,
+    length: DraftLength,
+) -> &'p mut SpecPolicy {
+    policies.entry((mtp, length)).or_insert_with(|| {
+        let costs = loaded.spec_costs.clone().unwrap_or_else(|| {
+            if loaded.info.gpu {
+                CostTable::gpu_prior()
+            } else {
+                CostTable::cpu_prior()
+            }
+        });
+        let policy = SpecPolicy::new(length, costs);
+        if mtp {
+            // llama.cpp's MTP driver drafts its full length every round.
+            policy.with_fixed_draft_steps(length.max())
+        } else {
+            policy
+        }
+    })
 }
 
 /// The context settings that shape saved KV state.

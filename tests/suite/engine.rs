@@ -2,7 +2,7 @@
 
 use pretty_assertions::assert_eq;
 
-use lode::engine::generate::{generate, Completion, DEFAULT_SESSION};
+use lode::engine::generate::{generate, Completion, Speculator, DEFAULT_SESSION};
 use lode::engine::model;
 use lode::engine::session::Session;
 use lode::engine::synth::{Arch, Weights};
@@ -305,7 +305,7 @@ fn cancellation_stops_within_one_token() {
             &mut session,
             &request,
             None,
-            None,
+            Speculator::Off { reason: None },
             &CancelFlag::new(),
             &mut |_| {},
         )
@@ -331,7 +331,7 @@ fn cancellation_stops_within_one_token() {
         &mut session,
         &request,
         None,
-        None,
+        Speculator::Off { reason: None },
         &cancel,
         &mut |_| flag.cancel(),
     )

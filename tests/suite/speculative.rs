@@ -6,7 +6,7 @@ use pretty_assertions::assert_eq;
 
 use lode::engine::synth::{Arch, Weights};
 use lode::engine::{
-    Completion, Engine, EngineConfig, EngineError, GenerateRequest, Grammar, Prompt,
+    Completion, DraftLength, Engine, EngineConfig, EngineError, GenerateRequest, Grammar, Prompt,
     SamplingParams, Speculation,
 };
 
@@ -33,7 +33,9 @@ fn request(prompt: &str, sampling: SamplingParams, n_draft: Option<u32>) -> Gene
     request.sampling = sampling;
     request.disk_cache = false;
     request.speculation = match n_draft {
-        Some(n_draft) => Speculation::Draft { n_draft },
+        Some(n) => Speculation::Draft {
+            length: DraftLength::Fixed { n },
+        },
         None => Speculation::Off,
     };
     request
@@ -66,7 +68,11 @@ fn greedy_speculation_gives_the_plain_output_whatever_the_draft() {
                 "draft seed {draft_seed}, k {n_draft}"
             );
             assert_eq!(done.text, plain.text);
-            assert_eq!(done.stats.spec_mode, "draft");
+            assert!(
+                done.stats.spec_mode.starts_with("draft fixed"),
+                "{}",
+                done.stats.spec_mode
+            );
             assert!(done.stats.draft_proposed > 0);
             if draft_seed == 1 {
                 // The draft is the target: every proposal is what the target would say.
@@ -107,7 +113,9 @@ fn grammar_constrained_speculation_stays_valid_and_equal() {
         });
         a.max_tokens = 64;
         let mut b = a.clone();
-        b.speculation = Speculation::Draft { n_draft: 4 };
+        b.speculation = Speculation::Draft {
+            length: DraftLength::Fixed { n: 4 },
+        };
         let (a, b) = (complete(&plain, a), complete(&spec, b));
         assert_eq!(a.tokens, b.tokens, "prompt {n}");
         if b.finish == lode::engine::FinishReason::Eog {
@@ -134,6 +142,28 @@ fn a_cached_prefix_then_speculation_equals_a_cold_plain_run() {
         request(&second, SamplingParams::greedy(), None),
     );
     assert_eq!(warm.tokens, cold.tokens);
+}
+
+/// Qwen3.5's recurrent state keeps snapshots of the last few tokens, so a hybrid target can
+/// drop rejected drafts and speculate like any other.
+#[test]
+fn a_hybrid_target_rolls_back_rejected_drafts() {
+    let _guard = llama_lock();
+    let plain = complete(
+        &engine((Arch::Qwen35, 1), None).unwrap(),
+        request("hello world", SamplingParams::greedy(), None),
+    );
+    for draft_seed in [1, 2] {
+        let spec = engine((Arch::Qwen35, 1), Some((Arch::Qwen2, draft_seed))).unwrap();
+        for n in [1, 4, 8] {
+            let done = complete(
+                &spec,
+                request("hello world", SamplingParams::greedy(), Some(n)),
+            );
+            assert_eq!(done.tokens, plain.tokens, "draft seed {draft_seed}, k {n}");
+            assert!(done.stats.draft_proposed > 0, "{:?}", done.stats.spec_mode);
+        }
+    }
 }
 
 #[test]
@@ -166,12 +196,15 @@ fn pairs_that_cannot_speculate_say_why() {
         "{err}"
     );
 
-    // A hybrid target cannot drop rejected tokens: plain decoding, with the reason.
-    let hybrid = self::engine((Arch::Qwen35, 1), Some((Arch::Qwen2, 1))).unwrap();
-    let plain = self::engine((Arch::Qwen35, 1), None).unwrap();
-    let done = complete(&hybrid, request("hello", SamplingParams::greedy(), Some(4)));
+    // A hybrid draft cannot drop a round of rejected guesses: plain decoding, with the reason.
+    let hybrid_draft = self::engine((Arch::Qwen2, 1), Some((Arch::Qwen35, 1))).unwrap();
+    let plain = self::engine((Arch::Qwen2, 1), None).unwrap();
+    let done = complete(
+        &hybrid_draft,
+        request("hello", SamplingParams::greedy(), Some(4)),
+    );
     assert!(
-        done.stats.spec_mode.starts_with("off: "),
+        done.stats.spec_mode.starts_with("off: the draft"),
         "{:?}",
         done.stats.spec_mode
     );

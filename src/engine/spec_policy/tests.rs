@@ -138,7 +138,8 @@ fn probe_gap_resets_when_the_drafter_starts_agreeing() {
     assert!(policy.is_off());
 
     let mut turned_on_at = None;
-    while run.tokens < 1600 && turned_on_at.is_none() {
+    // At worst one full gap (512) passes before the next probe, then a few short-gap probes.
+    while run.tokens < 1000 + MAX_PROBE_GAP + 240 && turned_on_at.is_none() {
         let until = run.tokens + 1;
         simulate(&mut policy, &table, &mut run, until, &mut |k| k);
         if !policy.is_off() {
