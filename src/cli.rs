@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::config::SpecChoice;
 use crate::engine::synth::{Arch, Quant, Shape, Weights};
 use crate::engine::FlashAttention;
 
@@ -354,33 +355,32 @@ pub struct GenArgs {
     /// Do not read or write the disk prompt cache.
     #[arg(long)]
     pub no_cache: bool,
-    /// Speculative decoding: `auto` uses the model's MTP layers when it has them, else the
-    /// --draft-model, else nothing; `mtp`, `draft` and `off` choose. The output is the same
-    /// either way (token for token when greedy); only the speed differs.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub spec: SpecMode,
-    /// A small GGUF model with the same vocabulary that proposes tokens for the target to
-    /// verify in batches.
-    #[arg(long, value_name = "PATH")]
-    pub draft_model: Option<PathBuf>,
-    /// Most tokens proposed per round; the length is chosen each round from measured
-    /// acceptance and this machine's costs, down to none when speculation does not pay.
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=8))]
-    pub draft_max: u32,
-    /// Always propose exactly N tokens per round instead of choosing.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=8))]
-    pub draft_len: Option<u32>,
+    #[command(flatten)]
+    pub spec: SpecArgs,
     /// The prompt; `-` or absent reads standard input.
     pub prompt: Option<String>,
 }
 
-/// How `lode gen` decodes after the prompt.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum SpecMode {
-    Auto,
-    Mtp,
-    Draft,
-    Off,
+/// Speculative decoding flags (`lode gen`, `lode bench --spec`); unset ones come from
+/// `[speculation]` in config.
+#[derive(Debug, Clone, Args)]
+pub struct SpecArgs {
+    /// Speculative decoding: `auto` uses the model's MTP layers when it has them, else the
+    /// draft model, else nothing; `mtp`, `draft` and `off` choose. The output is the same
+    /// either way (token for token when greedy); only the speed differs.
+    #[arg(long, value_enum)]
+    pub spec: Option<SpecChoice>,
+    /// A small GGUF model with the same vocabulary that proposes tokens for the target to
+    /// verify in batches (default: `[models.draft] path`).
+    #[arg(long, value_name = "PATH")]
+    pub draft_model: Option<PathBuf>,
+    /// Most tokens proposed per round; the length is chosen each round from measured
+    /// acceptance and this machine's costs, down to none when speculation does not pay.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=8))]
+    pub draft_max: Option<u32>,
+    /// Always propose exactly N tokens per round instead of choosing.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=8))]
+    pub draft_len: Option<u32>,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::options::{default_threads, FlashAttention};
 
+mod speculation;
+pub use speculation::{length, SavedPolicy, SpecChoice, SpecPlan, SpeculationSettings};
+
 /// Errors reading configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -44,6 +47,7 @@ pub struct Config {
     pub agent: AgentSettings,
     pub cache: CacheConfig,
     pub review: ReviewSettings,
+    pub speculation: SpeculationSettings,
     pub dirs: Dirs,
     /// Config files that were found and read, in order of precedence (lowest first).
     pub sources: Vec<PathBuf>,
@@ -69,6 +73,8 @@ pub struct ModelsConfig {
     pub large: Option<PathBuf>,
     /// The small router/helper model.
     pub small: Option<PathBuf>,
+    /// A small model with the large one's vocabulary that drafts tokens for it to verify.
+    pub draft: Option<PathBuf>,
 }
 
 /// An OpenAI-compatible server (`[remote]`).
@@ -171,6 +177,8 @@ struct Layer {
     cache: CacheLayer,
     #[serde(default)]
     review: ReviewLayer,
+    #[serde(default)]
+    speculation: speculation::SpeculationLayer,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -190,6 +198,8 @@ struct ModelsLayer {
     large: ModelFileLayer,
     #[serde(default)]
     small: ModelFileLayer,
+    #[serde(default)]
+    draft: ModelFileLayer,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -272,6 +282,7 @@ impl Config {
                 dir: dirs.data.join("models"),
                 large: None,
                 small: None,
+                draft: None,
             },
             remote: RemoteConfig {
                 base_url: None,
@@ -294,6 +305,7 @@ impl Config {
                 max_turns: 8,
                 strict: false,
             },
+            speculation: SpeculationSettings::default(),
             dirs,
             sources,
         };
@@ -312,6 +324,7 @@ impl Config {
         set(&mut self.models.dir, layer.models.dir);
         set_some(&mut self.models.large, layer.models.large.path);
         set_some(&mut self.models.small, layer.models.small.path);
+        set_some(&mut self.models.draft, layer.models.draft.path);
         let r = layer.remote;
         set_some(&mut self.remote.base_url, r.base_url);
         set_some(&mut self.remote.model, r.model);
@@ -327,6 +340,7 @@ impl Config {
         set(&mut self.review.fail_on, r.fail_on);
         set(&mut self.review.max_turns, r.max_turns);
         set(&mut self.review.strict, r.strict);
+        self.speculation.apply(layer.speculation);
     }
 
     /// The disk prompt cache settings for the engine, if enabled.
@@ -433,6 +447,10 @@ fn env_layer(env: &dyn Env) -> Result<Layer, ConfigError> {
             max_mb: parse(env, "LODE_CACHE_MAX_MB")?,
         },
         review: ReviewLayer::default(),
+        speculation: speculation::SpeculationLayer {
+            mode: parse(env, "LODE_SPEC")?,
+            ..speculation::SpeculationLayer::default()
+        },
     })
 }
 

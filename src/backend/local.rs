@@ -15,7 +15,7 @@ use crate::engine::template::RenderOptions;
 use crate::engine::textstream::TextStream;
 use crate::engine::{
     json_schema_gbnf, CancelFlag, Engine, FinishReason, GenEvent, GenerateRequest, ModelInfo,
-    Persist, Prompt, SamplingParams,
+    Persist, Prompt, SamplingParams, Speculation,
 };
 use crate::tools::ToolSpec;
 
@@ -27,6 +27,7 @@ pub struct LocalBackend {
     engine: Engine,
     info: ModelInfo,
     format: CallFormat,
+    speculation: Speculation,
 }
 
 impl LocalBackend {
@@ -37,7 +38,15 @@ impl LocalBackend {
             engine,
             info,
             format,
+            speculation: Speculation::Off,
         }
+    }
+
+    /// Decodes every turn with `speculation` (an MTP or draft-model policy; the output is
+    /// the same, only faster where it pays).
+    pub fn with_speculation(mut self, speculation: Speculation) -> Self {
+        self.speculation = speculation;
+        self
     }
 
     /// The tool-call format this model's template speaks.
@@ -161,7 +170,7 @@ impl ModelBackend for LocalBackend {
                 stop_at_eog: true,
                 disk_cache: true,
                 persist,
-                speculation: crate::engine::Speculation::Off,
+                speculation: self.speculation,
             };
             let mut generation = self.engine.generate_with(generate, cancel)?;
             // Prose is streamed up to the first tool-call marker: the call is not for the

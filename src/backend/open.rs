@@ -91,24 +91,28 @@ pub fn open(
                 max_sessions: Some(2),
             })
             .map_err(|e| OpenError::NoModel(e.to_string()))?;
+            let plan = config.speculation.plan_for(&path);
+            let mut options = LoadOptions {
+                path,
+                gpu_layers: config.engine.gpu_layers,
+                context: ContextOptions {
+                    n_ctx: flags.ctx_size.or(config.engine.ctx_size),
+                    threads,
+                    threads_batch: threads,
+                    flash_attention: config.engine.flash_attention,
+                    ..ContextOptions::default()
+                },
+                progress,
+                ..LoadOptions::new(PathBuf::new())
+            };
+            plan.prepare(&mut options, config.models.draft.clone());
             let info = engine
-                .blocking_load(LoadOptions {
-                    path,
-                    gpu_layers: config.engine.gpu_layers,
-                    context: ContextOptions {
-                        n_ctx: flags.ctx_size.or(config.engine.ctx_size),
-                        threads,
-                        threads_batch: threads,
-                        flash_attention: config.engine.flash_attention,
-                        ..ContextOptions::default()
-                    },
-                    progress,
-                    draft: None,
-                    mtp: true,
-                    spec_costs: None,
-                })
+                .blocking_load(options)
                 .map_err(|e| OpenError::NoModel(e.to_string()))?;
-            Ok(Arc::new(LocalBackend::new(engine, info)))
+            let speculation = plan.speculation(&info);
+            Ok(Arc::new(
+                LocalBackend::new(engine, info).with_speculation(speculation),
+            ))
         }
     }
 }

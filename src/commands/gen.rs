@@ -5,14 +5,14 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::cli::{GenArgs, SpecMode};
+use crate::cli::{GenArgs, SpecArgs};
 use crate::commands::{load_options, CommandError};
-use crate::config::Config;
+use crate::config::{self as config_mod, Config, SpecPlan};
 use crate::engine::generate::DEFAULT_SESSION;
 use crate::engine::template::RenderOptions;
 use crate::engine::{
-    Completion, DraftLength, Engine, EngineConfig, FinishReason, GenerateRequest, Grammar,
-    ModelInfo, Persist, Prompt, SamplingParams, Speculation,
+    Completion, Engine, EngineConfig, FinishReason, GenerateRequest, Grammar, LoadOptions, Persist,
+    Prompt, SamplingParams,
 };
 use crate::stats::TurnStats;
 
@@ -42,10 +42,9 @@ pub fn run(args: &GenArgs, config: &Config, out: &mut dyn Write) -> Result<(), C
         max_sessions: Some(1),
     })?;
     let mut options = load_options(&args.model, config)?;
-    options.draft = args.draft_model.clone();
-    options.mtp = matches!(args.spec, SpecMode::Auto | SpecMode::Mtp);
+    let plan = spec_plan(&args.spec, config, &mut options);
     let info = engine.blocking_load(options)?;
-    let speculation = speculation(args, &info);
+    let speculation = plan.speculation(&info);
     let prompt = if args.chat {
         let mut messages = Vec::new();
         if let Some(system) = &args.system {
@@ -116,21 +115,23 @@ pub fn run(args: &GenArgs, config: &Config, out: &mut dyn Write) -> Result<(), C
     Ok(())
 }
 
-/// The decoding `--spec`, `--draft-max` and `--draft-len` ask for. An explicit mode the model
-/// cannot serve is still passed on, so the engine says why it decoded plainly.
-fn speculation(args: &GenArgs, info: &ModelInfo) -> Speculation {
-    let length = match args.draft_len {
-        Some(n) => DraftLength::Fixed { n },
-        None => DraftLength::Adaptive {
-            max: args.draft_max,
-        },
-    };
-    match args.spec {
-        SpecMode::Auto => Speculation::auto(info, length),
-        SpecMode::Mtp => Speculation::Mtp { length },
-        SpecMode::Draft => Speculation::Draft { length },
-        SpecMode::Off => Speculation::Off,
+/// The speculation `--spec`, `--draft-max`, `--draft-len` and the config ask for, and the
+/// load options it needs: the draft model, and the MTP layers only when they may be used.
+pub fn spec_plan(args: &SpecArgs, config: &Config, options: &mut LoadOptions) -> SpecPlan {
+    let mut plan = config.speculation.plan_for(&options.path);
+    if let Some(mode) = args.spec {
+        plan.mode = mode;
     }
+    if args.draft_len.is_some() || args.draft_max.is_some() {
+        let max = args.draft_max.unwrap_or(config.speculation.draft_max);
+        plan.length = config_mod::length(args.draft_len, max);
+    }
+    let draft = args
+        .draft_model
+        .clone()
+        .or_else(|| config.models.draft.clone());
+    plan.prepare(options, draft);
+    plan
 }
 
 fn read_prompt(arg: Option<&str>) -> Result<String, CommandError> {

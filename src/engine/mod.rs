@@ -6,6 +6,7 @@
 pub mod arch;
 pub mod backend;
 pub mod cache;
+pub mod calibrate;
 pub mod error;
 pub mod generate;
 pub mod model;
@@ -19,6 +20,7 @@ pub mod template;
 pub mod textstream;
 pub mod worker;
 
+pub use calibrate::Calibration;
 pub use error::EngineError;
 pub use generate::{Completion, FinishReason, GenerateRequest, Persist, Prompt, Speculation};
 pub use model::{MemoryKind, ModelInfo};

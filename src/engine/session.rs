@@ -419,6 +419,16 @@ impl<'m> Session<'m> {
         Ok(true)
     }
 
+    /// Forgets what the MTP layers drafted tentatively past the session's tokens.
+    pub(crate) fn drop_drafted(&mut self) {
+        let pos = u32::try_from(self.tokens.len()).ok();
+        if let Contexts::Mtp(mtp) = &mut self.ctx {
+            let _ = mtp
+                .draft_context_mut()
+                .clear_kv_cache_seq(Some(0), pos, None);
+        }
+    }
+
     /// Removes positions `pos..` from the model's memory and from the MTP draft context.
     fn cut(&mut self, pos: usize) -> bool {
         let pos = u32::try_from(pos).ok();

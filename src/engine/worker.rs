@@ -13,6 +13,7 @@ use std::thread;
 use tokio::sync::{mpsc as tmpsc, oneshot};
 
 use crate::engine::cache::DiskCache;
+use crate::engine::calibrate::{calibrate, Calibration};
 use crate::engine::error::EngineError;
 use crate::engine::generate::{
     generate, Completion, DiskTarget, GenerateRequest, Speculation, Speculator,
@@ -65,6 +66,11 @@ enum Command {
     DropSession {
         session: String,
         reply: oneshot::Sender<()>,
+    },
+    Calibrate {
+        mtp: bool,
+        reps: usize,
+        reply: oneshot::Sender<Result<Calibration, EngineError>>,
     },
 }
 
@@ -189,6 +195,16 @@ impl Engine {
         answer.blocking_recv().map_err(|_| EngineError::WorkerGone)
     }
 
+    /// Measures this machine's decode costs for the loaded model (see [`Calibration`]), with
+    /// its MTP layers when `mtp`, else with its draft model.
+    pub fn blocking_calibrate(&self, mtp: bool, reps: usize) -> Result<Calibration, EngineError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Calibrate { mtp, reps, reply })?;
+        answer
+            .blocking_recv()
+            .map_err(|_| EngineError::WorkerGone)?
+    }
+
     fn send(&self, command: Command) -> Result<(), EngineError> {
         self.commands
             .send(command)
@@ -258,6 +274,9 @@ fn refuse(command: Command) {
         Command::DropSession { reply, .. } => {
             let _ = reply.send(());
         }
+        Command::Calibrate { reply, .. } => {
+            let _ = reply.send(Err(EngineError::NoModel));
+        }
     }
 }
 
@@ -294,6 +313,9 @@ fn serve(
                 sessions.remove(&session);
                 draft_sessions.remove(&session);
                 let _ = reply.send(());
+            }
+            Command::Calibrate { mtp, reps, reply } => {
+                let _ = reply.send(calibrate(loaded, draft, mtp, reps));
             }
             Command::Generate {
                 request,

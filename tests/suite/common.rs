@@ -25,8 +25,17 @@ fn model_dir() -> &'static Path {
 
 /// A tiny synthetic model, written once per test process.
 pub fn tiny(arch: Arch, weights: Weights, seed: u64) -> PathBuf {
+    tiny_with(arch, weights, seed, false)
+}
+
+/// A tiny qwen35 model with an MTP (NextN) block, written once per test process.
+pub fn tiny_mtp(weights: Weights, seed: u64) -> PathBuf {
+    tiny_with(Arch::Qwen35, weights, seed, true)
+}
+
+fn tiny_with(arch: Arch, weights: Weights, seed: u64, mtp: bool) -> PathBuf {
     static MADE: Mutex<Option<HashMap<String, PathBuf>>> = Mutex::new(None);
-    let key = format!("{arch:?}-{weights:?}-{seed}").to_lowercase();
+    let key = format!("{arch:?}-{weights:?}-{seed}-{mtp}").to_lowercase();
     let mut made = MADE.lock().unwrap_or_else(|p| p.into_inner());
     let made = made.get_or_insert_with(HashMap::new);
     if let Some(path) = made.get(&key) {
@@ -40,7 +49,7 @@ pub fn tiny(arch: Arch, weights: Weights, seed: u64) -> PathBuf {
             weights,
             seed,
             quant: None,
-            mtp: false,
+            mtp,
             n_vocab: None,
             n_ctx: None,
         },

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod common;
 pub mod demo;
 pub mod engine;
+pub mod mtp;
 pub mod openai;
 pub mod review;
 pub mod speculative;
