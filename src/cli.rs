@@ -443,7 +443,7 @@ pub struct BenchArgs {
     /// Prompt tokens for the prefill measurement.
     #[arg(long, default_value_t = 512)]
     pub prefill_tokens: u32,
-    /// Tokens for the decode measurement.
+    /// Tokens for the decode measurement (with --spec: generated per configuration).
     #[arg(long, default_value_t = 128)]
     pub decode_tokens: u32,
     /// Shared prefix for the prompt-cache measurement.
@@ -455,4 +455,19 @@ pub struct BenchArgs {
     /// Repetitions of each measurement; the median is reported.
     #[arg(long, default_value_t = 1)]
     pub repeat: u32,
+    /// Measure speculative decoding instead: verify-batch costs, fixed draft lengths and the
+    /// adaptive policy.
+    #[arg(long = "spec")]
+    pub spec: bool,
+    /// With --spec: a small GGUF model with the same vocabulary to measure as the drafter
+    /// (default: `[models.draft] path`; a model's own MTP layers are preferred).
+    #[arg(long, value_name = "PATH", requires = "spec")]
+    pub draft_model: Option<PathBuf>,
+    /// With --spec: the longest fixed draft length measured, and the adaptive policy's limit.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=8))]
+    pub draft_max: u32,
+    /// Write the best policy for this model into the user config
+    /// (`[speculation.models."PATH"]`).
+    #[arg(long, requires = "spec")]
+    pub save: bool,
 }

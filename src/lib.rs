@@ -8,6 +8,7 @@ pub mod backend;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod config_edit;
 pub mod engine;
 pub mod exec;
 pub mod gguf;

@@ -45,6 +45,9 @@ pub struct BenchReport {
 
 /// Runs `lode bench`.
 pub fn run(args: &BenchArgs, config: &Config, out: &mut dyn Write) -> Result<(), CommandError> {
+    if args.spec {
+        return crate::commands::bench_spec::run(args, config, out);
+    }
     let mut model_args = args.model.clone();
     if model_args.model.is_none() && config.models.large.is_none() && config.model.is_none() {
         model_args.model = Some(default_model(config, args.json, out)?);
@@ -209,7 +212,7 @@ fn median(mut values: Vec<f64>) -> f64 {
     values.get(values.len() / 2).copied().unwrap_or(0.0)
 }
 
-fn default_model(
+pub(crate) fn default_model(
     config: &Config,
     quiet: bool,
     out: &mut dyn Write,

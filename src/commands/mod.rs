@@ -2,6 +2,7 @@
 //! configuration and hands both here.
 
 pub mod bench;
+pub mod bench_spec;
 pub mod demo;
 pub mod doctor;
 pub mod gen;
