@@ -37,6 +37,11 @@ const MAX_PROBE_GAP: usize = 512;
 const EMA_ALPHA: f64 = 0.2;
 /// Timing samples a batch size needs before its measured ratio replaces the prior.
 const MIN_SAMPLES: u32 = 3;
+/// Whole-round samples a draft length needs before its measured time replaces the estimate.
+const ROUND_SAMPLES: u32 = 2;
+/// While on, one plain round in this many keeps the plain speed it is judged against fresh
+/// (it drifts as the context grows).
+const PLAIN_REFRESH: usize = 32;
 
 /// What a decode costs on this machine, relative to one single-token target decode.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -207,7 +212,11 @@ impl Ema {
 
     /// The smoothed time, once enough samples back it.
     fn trusted(&self) -> Option<f64> {
-        (self.samples >= MIN_SAMPLES).then_some(self.seconds)
+        self.backed_by(MIN_SAMPLES)
+    }
+
+    fn backed_by(&self, samples: u32) -> Option<f64> {
+        (self.samples >= samples).then_some(self.seconds)
     }
 }
 
@@ -248,6 +257,16 @@ pub struct SpecPolicy {
     timings: Timings,
     acceptance: Acceptance,
     fixed_draft_steps: Option<usize>,
+    /// Wall time of whole rounds — index 0 a plain token, index k a round drafting k —
+    /// which includes what the cost table leaves out: sampling every row, trimming, the
+    /// bookkeeping between decodes. On a small model that is most of the cost.
+    rounds: [Ema; MAX_DRAFT + 1],
+    /// Measured round time over the cost table's estimate of it, for lengths not measured.
+    overhead: Ema,
+    rounds_since_plain: usize,
+    /// The last recorded round was an agreeing probe whose clock time is still to come, and
+    /// the probe gap to go back to if that time says speculation still does not pay.
+    probe_timed: Option<usize>,
     /// Adaptive only; changes in `update_state`.
     on: bool,
     probe_gap: usize,
@@ -273,6 +292,10 @@ impl SpecPolicy {
             timings: Timings::default(),
             acceptance: Acceptance::default(),
             fixed_draft_steps: None,
+            rounds: [Ema::default(); MAX_DRAFT + 1],
+            overhead: Ema::default(),
+            rounds_since_plain: 0,
+            probe_timed: None,
             on: false,
             probe_gap: MIN_PROBE_GAP,
             // The first round probes: the prior alone never turns a CPU policy on, and one
@@ -305,7 +328,7 @@ impl SpecPolicy {
             Mode::Fixed(n) => return n.min(limit),
             Mode::Adaptive(max) => max,
         };
-        if limit == 0 || max == 0 {
+        if limit == 0 || max == 0 || self.measuring_plain() {
             return 0;
         }
         if self.on {
@@ -322,12 +345,75 @@ impl SpecPolicy {
 
     /// Whether `next_k` may hand out a non-zero length within the next two rounds: the
     /// policy is on, fixed, or a probe is due. A drafter that keeps per-token state can skip
-    /// it until then.
+    /// it until then (and must, while plain speed is measured: the measurement is of plain
+    /// decoding).
     pub fn may_draft_soon(&self) -> bool {
         match self.mode {
             Mode::Fixed(n) => n > 0,
+            Mode::Adaptive(_) if self.measuring_plain() => false,
             Mode::Adaptive(max) => {
                 max > 0 && (self.on || self.plain_since_probe + 1 >= self.probe_gap)
+            }
+        }
+    }
+
+    /// Whether the next round is a plain one that measures plain speed: at the start, and
+    /// now and then while on.
+    fn measuring_plain(&self) -> bool {
+        matches!(self.mode, Mode::Adaptive(_))
+            && (self.rounds[0].samples < ROUND_SAMPLES
+                || (self.on && self.rounds_since_plain >= PLAIN_REFRESH))
+    }
+
+    /// Measured wall time of one whole round that drafted `k` tokens (0: a plain token),
+    /// from the proposal to the trimmed memory.
+    pub fn record_round_time(&mut self, k: usize, seconds: f64) {
+        if !usable(seconds) || k > MAX_DRAFT {
+            return;
+        }
+        self.rounds[k].add(seconds);
+        let probe_gap = self.probe_timed.take().filter(|_| k > 0);
+        if k == 0 {
+            self.rounds_since_plain = 0;
+        } else {
+            self.rounds_since_plain += 1;
+            if let Some(plain) = self.rounds[0].backed_by(ROUND_SAMPLES) {
+                let estimate = plain * self.costs.round(k, self.draft_steps(k));
+                self.overhead.add(seconds / estimate);
+            }
+        }
+        self.update_state();
+        if let Some(gap) = probe_gap.filter(|_| !self.on && self.ceiling() < TURN_ON) {
+            // The drafter agreed, yet the clock says even perfect agreement would not pay:
+            // more evidence cannot help, so look less often.
+            self.probe_gap = gap;
+        }
+    }
+
+    /// The best speedup any length could give if every proposal held.
+    #[allow(clippy::cast_precision_loss)]
+    fn ceiling(&self) -> f64 {
+        let max = match self.mode {
+            Mode::Fixed(n) | Mode::Adaptive(n) => n.min(MAX_DRAFT),
+        };
+        (1..=max)
+            .map(|k| (k + 1) as f64 / self.round_cost(k))
+            .fold(0.0, f64::max)
+    }
+
+    fn draft_steps(&self, k: usize) -> usize {
+        self.fixed_draft_steps.unwrap_or(k)
+    }
+
+    /// A round of k in units of one plain token: measured when both are, else the cost
+    /// table scaled by the overhead measured on other lengths.
+    fn round_cost(&self, k: usize) -> f64 {
+        let plain = self.rounds[0].backed_by(ROUND_SAMPLES);
+        match (plain, self.rounds[k].backed_by(ROUND_SAMPLES)) {
+            (Some(plain), Some(round)) => round / plain,
+            _ => {
+                let overhead = self.overhead.backed_by(1).unwrap_or(1.0).max(1.0);
+                self.costs.round(k, self.draft_steps(k)) * overhead
             }
         }
     }
@@ -342,6 +428,7 @@ impl SpecPolicy {
         self.proposed = self.proposed.saturating_add(to_u64(proposed));
         self.accepted = self.accepted.saturating_add(to_u64(accepted));
         if std::mem::take(&mut self.probing) {
+            self.probe_timed = (accepted > 0).then(|| (self.probe_gap * 2).min(MAX_PROBE_GAP));
             // A hit says the text may have turned predictable: look again soon rather than
             // wait out a long gap built up by earlier misses.
             self.probe_gap = if accepted == 0 {
@@ -397,8 +484,7 @@ impl SpecPolicy {
             reach *= rate;
             expected += reach;
         }
-        let steps = self.fixed_draft_steps.unwrap_or(k);
-        expected / self.costs.round(k, steps)
+        expected / self.round_cost(k)
     }
 
     /// The best k by expected_speedup within 1..=max (or the fixed n), and its speedup.

@@ -249,6 +249,7 @@ pub(crate) fn decode(
             return Ok(FinishReason::Cancelled);
         }
         // `pending` is the target's latest token and not in its memory yet.
+        let round = Instant::now();
         let base = target.tokens().len();
         let room = (target.n_ctx() as usize).saturating_sub(base + 2);
         // The round's own token comes free; drafting past the budget would be wasted.
@@ -308,5 +309,6 @@ pub(crate) fn decode(
                 "the target cannot drop rejected tokens".into(),
             ));
         }
+        policy.record_round_time(drafts.len(), round.elapsed().as_secs_f64());
     }
 }

@@ -7,8 +7,8 @@ use pretty_assertions::assert_eq;
 
 use lode::engine::synth::{Arch, Weights};
 use lode::engine::{
-    Completion, DiskCacheConfig, DraftLength, Engine, EngineConfig, FinishReason,
-    GenerateRequest, Grammar, Persist, SamplingParams, Speculation,
+    Completion, DiskCacheConfig, DraftLength, Engine, EngineConfig, FinishReason, GenerateRequest,
+    Grammar, Persist, SamplingParams, Speculation,
 };
 
 use super::common::{llama_lock, lode, output, tiny, tiny_mtp, tiny_options};
@@ -110,7 +110,11 @@ fn cached_prefixes_then_mtp_equal_a_cold_plain_run() {
     let mut restored = request(&second, mtp(3));
     restored.disk_cache = true;
     let restored = complete(&engine_on(&path, disk()), restored);
-    assert!(restored.stats.disk_cached_tokens > 0, "{:?}", restored.stats);
+    assert!(
+        restored.stats.disk_cached_tokens > 0,
+        "{:?}",
+        restored.stats
+    );
     assert_eq!(restored.tokens, cold.tokens);
 }
 
@@ -176,7 +180,10 @@ fn adaptive_speculation_turns_itself_off_when_drafts_never_hold() {
 #[test]
 fn mtp_on_a_model_without_mtp_layers_decodes_plainly_and_says_why() {
     let _guard = llama_lock();
-    let engine = engine_on(&tiny(Arch::Qwen2, Weights::Random, 1), EngineConfig::default());
+    let engine = engine_on(
+        &tiny(Arch::Qwen2, Weights::Random, 1),
+        EngineConfig::default(),
+    );
     let done = complete(&engine, request("hello", mtp(3)));
     assert_eq!(done.stats.draft_proposed, 0);
     assert!(

@@ -26,8 +26,19 @@ impl XorShift {
     }
 }
 
+/// An adaptive policy that has measured plain speed (one unit per token), as it does in
+/// its first rounds.
 fn adaptive(costs: CostTable) -> SpecPolicy {
-    SpecPolicy::new(DraftLength::Adaptive { max: 8 }, costs)
+    let mut policy = SpecPolicy::new(DraftLength::Adaptive { max: 8 }, costs);
+    for _ in 0..ROUND_SAMPLES {
+        assert_eq!(
+            policy.next_k(usize::MAX),
+            0,
+            "plain speed is measured first"
+        );
+        policy.record_round_time(0, 1.0);
+    }
+    policy
 }
 
 /// What a simulated generation cost and what the policy chose along the way.
@@ -65,12 +76,14 @@ fn simulate(
             run.cost += 1.0;
             run.tokens += 1;
             policy.record_plain(1);
+            policy.record_round_time(0, 1.0);
             continue;
         }
         let accepted = drafter(k);
         run.cost += table.round(k, k);
         run.tokens += accepted + 1;
         policy.record_round(k, accepted);
+        policy.record_round_time(k, table.round(k, k));
         if probe {
             run.gaps.push(policy.probe_gap);
         }
@@ -387,4 +400,35 @@ fn estimates_stay_in_range_under_any_history() {
             assert!(policy.best().1.is_finite());
         }
     }
+}
+
+/// Overheads the cost table does not know (sampling every row, trimming) show up in the
+/// measured round times, and a drafter that is always right still loses where they are
+/// large: the policy follows the clock, not the table.
+#[test]
+fn measured_round_times_overrule_the_cost_table() {
+    let table = CostTable::cpu_prior();
+    let mut policy = adaptive(table.clone());
+    let mut run = Run::default();
+    let mut tokens = 0;
+    while tokens < 2000 {
+        let k = policy.next_k(usize::MAX);
+        run.ks.push(k);
+        if k == 0 {
+            policy.record_plain(1);
+            policy.record_round_time(0, 1.0);
+            run.cost += 1.0;
+            tokens += 1;
+            continue;
+        }
+        // Every proposal holds, but each round costs three times what the table says.
+        let cost = 3.0 * table.round(k, k);
+        policy.record_round(k, k);
+        policy.record_round_time(k, cost);
+        run.cost += cost;
+        tokens += k + 1;
+    }
+    run.tokens = tokens;
+    assert!(policy.is_off(), "{}", policy.describe());
+    assert!(run.speed() >= 0.95, "{:.3} of plain speed", run.speed());
 }
