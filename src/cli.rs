@@ -253,6 +253,14 @@ pub struct BackendArgs {
     /// CPU threads for the local engine.
     #[arg(short, long, value_name = "N")]
     pub threads: Option<u32>,
+    /// Route each task: `auto` answers one-call requests with no model and lets the small
+    /// model pick small or large for the rest; `small` and `large` fix the lane (default:
+    /// LODE_ROUTE, `[router] mode`, or auto).
+    #[arg(long, value_enum)]
+    pub route: Option<crate::router::RouteMode>,
+    /// The small model: a GGUF file, or scripted:PATH (default: `[models.small] path`).
+    #[arg(long, value_name = "MODEL")]
+    pub small_model: Option<String>,
 }
 
 impl BackendArgs {
@@ -263,6 +271,8 @@ impl BackendArgs {
             model: self.model.clone(),
             ctx_size: self.ctx_size,
             threads: self.threads,
+            route: self.route,
+            small_model: self.small_model.clone(),
         }
     }
 }

@@ -48,6 +48,7 @@ pub struct Config {
     pub cache: CacheConfig,
     pub review: ReviewSettings,
     pub speculation: SpeculationSettings,
+    pub router: RouterSettings,
     pub dirs: Dirs,
     /// Config files that were found and read, in order of precedence (lowest first).
     pub sources: Vec<PathBuf>,
@@ -109,6 +110,13 @@ pub struct ReviewSettings {
     pub max_turns: u32,
     /// Fail (exit 3) instead of passing when no model is available.
     pub strict: bool,
+}
+
+/// Routing settings (`[router]`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RouterSettings {
+    /// `auto` (rules, then the small model), `small` or `large`.
+    pub mode: crate::router::RouteMode,
 }
 
 /// Which model wire to use.
@@ -179,6 +187,14 @@ struct Layer {
     review: ReviewLayer,
     #[serde(default)]
     speculation: speculation::SpeculationLayer,
+    #[serde(default)]
+    router: RouterLayer,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RouterLayer {
+    mode: Option<crate::router::RouteMode>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -306,6 +322,9 @@ impl Config {
                 strict: false,
             },
             speculation: SpeculationSettings::default(),
+            router: RouterSettings {
+                mode: crate::router::RouteMode::Auto,
+            },
             dirs,
             sources,
         };
@@ -341,6 +360,7 @@ impl Config {
         set(&mut self.review.max_turns, r.max_turns);
         set(&mut self.review.strict, r.strict);
         self.speculation.apply(layer.speculation);
+        set(&mut self.router.mode, layer.router.mode);
     }
 
     /// The disk prompt cache settings for the engine, if enabled.
@@ -450,6 +470,9 @@ fn env_layer(env: &dyn Env) -> Result<Layer, ConfigError> {
         speculation: speculation::SpeculationLayer {
             mode: parse(env, "LODE_SPEC")?,
             ..speculation::SpeculationLayer::default()
+        },
+        router: RouterLayer {
+            mode: parse(env, "LODE_ROUTE")?,
         },
     })
 }

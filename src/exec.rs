@@ -11,6 +11,7 @@ use crate::agent::{
 use crate::backend::open::{open, BackendFlags, OpenError};
 use crate::config::Config;
 use crate::engine::CancelFlag;
+use crate::router::open::open_routing;
 use crate::tools::{ToolContext, Workspace};
 
 /// Exit statuses of `lode run` (documented in the README).
@@ -104,6 +105,21 @@ fn run_inner(options: &RunOptions, config: &Config) -> Result<u8, (u8, String)> 
         OpenError::NoModel(m) => (exit::NO_MODEL, m),
         OpenError::Config(m) => (exit::USAGE, m),
     })?;
+    let flags = &options.backend;
+    let (routing, note) = open_routing(
+        flags.route,
+        flags.small_model.as_deref(),
+        config,
+        flags.threads,
+        Arc::clone(&backend),
+    );
+    // Without a small model routing still answers one-call requests; say why only to
+    // someone who asked for one.
+    if flags.small_model.is_some() || config.models.small.is_some() {
+        if let Some(note) = note {
+            eprintln!("lode: {note}");
+        }
+    }
     let journal = crate::tools::journal::Journal::begin(&config.dirs.data, &workspace)
         .map_err(|e| (exit::USAGE, format!("cannot open the undo journal: {e}")))?;
     let test_command = options
@@ -148,7 +164,8 @@ fn run_inner(options: &RunOptions, config: &Config) -> Result<u8, (u8, String)> 
             ctx,
             agent_options,
             events_tx,
-        );
+        )
+        .with_routing(routing);
         let approvals = interactive.then(|| commands_tx.clone());
         let printer = tokio::spawn(async move {
             let mut printer = Printer::new(json);
@@ -294,6 +311,15 @@ impl Printer {
                 .and_then(|()| err.flush())
             }
             AgentEvent::TurnStats { .. } => Ok(()),
+            AgentEvent::Routed {
+                lane,
+                reason,
+                elapsed_ms,
+                ..
+            } => writeln!(err, "  route: {lane} ({elapsed_ms:.0} ms): {reason}"),
+            AgentEvent::Escalated { from, to, reason } => {
+                writeln!(err, "  escalated {from} → {to}: {reason}")
+            }
             AgentEvent::Error { message } => writeln!(err, "error: {message}"),
             AgentEvent::Finished { outcome, message } => match outcome {
                 Outcome::Done => {

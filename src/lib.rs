@@ -14,6 +14,7 @@ pub mod exec;
 pub mod gguf;
 pub mod models;
 pub mod review;
+pub mod router;
 pub mod sessions;
 pub mod stats;
 pub mod tools;

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::router::{Lane, Tier};
 use crate::stats::TurnStats;
 use crate::tools::Permission;
 
@@ -108,6 +109,21 @@ pub enum AgentEvent {
     },
     /// Performance of one model turn.
     TurnStats { stats: TurnStats },
+    /// The router chose where a task runs: `lane` is `direct` (one tool call, no model),
+    /// `small` or `large`; `tier` says what decided (`rules`, `model`, `fixed`).
+    Routed {
+        lane: Lane,
+        tier: Tier,
+        reason: String,
+        elapsed_ms: f64,
+    },
+    /// The small model struggled; the task continues on the large one with the whole
+    /// transcript.
+    Escalated {
+        from: String,
+        to: String,
+        reason: String,
+    },
     /// The task ended. `message` is the model's final answer (or why it ended).
     Finished { outcome: Outcome, message: String },
     /// Something went wrong outside the model's control (the backend failed, a tool could not

@@ -93,7 +93,7 @@ pub async fn serve(
                     after,
                 });
             }
-            Job::SetBackend(backend) => agent.set_backend(backend),
+            Job::SetBackend(backend) => agent.set_large_backend(backend),
         }
     }
 }

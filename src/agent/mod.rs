@@ -10,4 +10,4 @@ pub mod toolcall;
 
 pub use events::{AgentCommand, AgentEvent, Decision, Outcome, PlanStep};
 pub use permissions::PermissionMode;
-pub use runner::{Agent, AgentOptions};
+pub use runner::{Agent, AgentOptions, Routing};

@@ -16,6 +16,10 @@ use crate::backend::{
 };
 use crate::tools::{Permission, Tool, ToolContext, ToolError, ToolOutput, ToolSpec};
 
+mod routing;
+pub use routing::Routing;
+use routing::{Lanes, Strike};
+
 /// How an agent runs.
 #[derive(Clone, Debug)]
 pub struct AgentOptions {
@@ -52,6 +56,8 @@ pub struct Agent {
     dirty_since_green: bool,
     /// Whether any test run has been green since the last edit.
     green: bool,
+    /// The router and its models, when the agent routes between lanes.
+    lanes: Lanes,
 }
 
 /// What stops a run between steps.
@@ -82,6 +88,7 @@ impl Agent {
             always: Vec::new(),
             dirty_since_green: false,
             green: false,
+            lanes: Lanes::default(),
         }
     }
 
@@ -152,7 +159,11 @@ impl Agent {
         // A cancel belongs to the task it interrupted, not to the next one.
         self.ctx.cancel.reset();
         self.messages.push(Message::user(task));
-        let (outcome, message) = match self.run_loop(commands).await {
+        let result = match self.route_task(task).await {
+            Some(action) => self.run_direct(action, commands).await,
+            None => self.run_loop(commands).await,
+        };
+        let (outcome, message) = match result {
             Ok((outcome, message)) => (outcome, message),
             Err(Interrupt::Cancelled) => (Outcome::Cancelled, "cancelled".to_string()),
         };
@@ -179,6 +190,9 @@ impl Agent {
             {
                 Ok(completion) => completion,
                 Err(err) => {
+                    if self.escalate(&format!("the small model failed: {err}")) {
+                        continue;
+                    }
                     let message = format!("the model backend failed: {err}");
                     self.emit(AgentEvent::Error {
                         message: message.clone(),
@@ -193,15 +207,22 @@ impl Agent {
             assistant.tool_calls = completion.tool_calls.clone();
             self.messages.push(assistant);
 
+            let mut failed_edit = false;
             for call in &completion.tool_calls {
                 let result = self.tool_call(call, commands).await?;
+                failed_edit |= matches!(call.name.as_str(), "edit_file" | "write_file")
+                    && result.starts_with("error: ");
                 self.messages.push(Message::tool(call, result));
+            }
+            if failed_edit && self.strike(Strike::FailedEdit) {
+                continue;
             }
             if !completion.malformed.is_empty() {
                 let problems = completion.malformed.join("\n- ");
                 self.messages.push(Message::user(format!(
                     "Some of your tool calls could not be read:\n- {problems}\nWrite each call again in the exact format."
                 )));
+                self.strike(Strike::Malformed);
                 continue;
             }
             if !completion.tool_calls.is_empty() {
@@ -210,6 +231,11 @@ impl Agent {
             if completion.stop == StopReason::Length {
                 self.messages
                     .push(Message::user("Your answer was cut off. Continue."));
+                continue;
+            }
+            if Self::sounds_unsure(&completion.text)
+                && self.escalate("the small model says the task is beyond it")
+            {
                 continue;
             }
             // The model says it is done: hold it to the tests.
@@ -224,6 +250,7 @@ impl Agent {
                     self.messages.push(Message::user(format!(
                         "{failure}\nFix the cause, run the tests again, and say when you are done."
                     )));
+                    self.strike(Strike::FailedTests);
                 }
             }
         }

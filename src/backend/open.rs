@@ -33,6 +33,10 @@ pub struct BackendFlags {
     pub model: Option<String>,
     pub ctx_size: Option<u32>,
     pub threads: Option<u32>,
+    /// `--route`: how tasks are routed between models.
+    pub route: Option<crate::router::RouteMode>,
+    /// `--small-model`: a GGUF path or `scripted:PATH`.
+    pub small_model: Option<String>,
 }
 
 /// Opens the chosen backend. Local models are loaded now (with `progress` on a terminal).

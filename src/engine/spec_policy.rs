@@ -38,7 +38,7 @@ const EMA_ALPHA: f64 = 0.2;
 /// Timing samples a batch size needs before its measured ratio replaces the prior.
 const MIN_SAMPLES: u32 = 3;
 /// Whole-round samples a draft length needs before its measured time replaces the estimate.
-const ROUND_SAMPLES: u32 = 2;
+const ROUND_SAMPLES: u32 = 3;
 /// While on, one plain round in this many keeps the plain speed it is judged against fresh
 /// (it drifts as the context grows).
 const PLAIN_REFRESH: usize = 32;
@@ -264,6 +264,10 @@ pub struct SpecPolicy {
     /// Measured round time over the cost table's estimate of it, for lengths not measured.
     overhead: Ema,
     rounds_since_plain: usize,
+    /// Whether the last round of this generation drafted (`None` at its start). A round of
+    /// another kind than the one before it pays for llama.cpp rebuilding its compute graph
+    /// for the new batch shape, so it says little about steady-state speed.
+    last_drafted: Option<bool>,
     /// The last recorded round was an agreeing probe whose clock time is still to come, and
     /// the probe gap to go back to if that time says speculation still does not pay.
     probe_timed: Option<usize>,
@@ -296,6 +300,7 @@ impl SpecPolicy {
             overhead: Ema::default(),
             rounds_since_plain: 0,
             probe_timed: None,
+            last_drafted: None,
             on: false,
             probe_gap: MIN_PROBE_GAP,
             // The first round probes: the prior alone never turns a CPU policy on, and one
@@ -343,6 +348,11 @@ impl SpecPolicy {
         0
     }
 
+    /// A new generation starts: its first round follows a prefill, not a round.
+    pub fn begin_generation(&mut self) {
+        self.last_drafted = None;
+    }
+
     /// Whether `next_k` may hand out a non-zero length within the next two rounds: the
     /// policy is on, fixed, or a probe is due. A drafter that keeps per-token state can skip
     /// it until then (and must, while plain speed is measured: the measurement is of plain
@@ -369,6 +379,15 @@ impl SpecPolicy {
     /// from the proposal to the trimmed memory.
     pub fn record_round_time(&mut self, k: usize, seconds: f64) {
         if !usable(seconds) || k > MAX_DRAFT {
+            return;
+        }
+        let steady = self.last_drafted.replace(k > 0) == Some(k > 0);
+        // A probe always follows plain rounds; its time, graph rebuild included, is what
+        // speculating now and then would cost, so it counts (erring towards off).
+        if !steady && self.probe_timed.is_none() {
+            if k > 0 {
+                self.rounds_since_plain += 1;
+            }
             return;
         }
         self.rounds[k].add(seconds);

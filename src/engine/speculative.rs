@@ -1,7 +1,7 @@
 //! Speculative decoding: something cheap proposes a few tokens, the target checks them all in
 //! one batch and keeps the ones it would have produced itself. The proposer is either a small
-//! model sharing the target's vocabulary ([`DraftModel`]) or the target's own MTP layers
-//! ([`Mtp`]); [`SpecPolicy`] decides each round how many tokens are worth proposing, down to
+//! model sharing the target's vocabulary (`DraftModel`) or the target's own MTP layers
+//! (`Mtp`); [`SpecPolicy`] decides each round how many tokens are worth proposing, down to
 //! none.
 //!
 //! Verification samples the target at every row of the batch with the request's own sampler
@@ -244,6 +244,7 @@ pub(crate) fn decode(
     if let Some(finish) = out.take(pending) {
         return Ok(finish);
     }
+    policy.begin_generation();
     loop {
         if cancel.is_cancelled() {
             return Ok(FinishReason::Cancelled);

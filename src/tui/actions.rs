@@ -157,22 +157,18 @@ fn switch_model(ctl: &mut Controller, name: &str) {
 }
 
 fn route(ctl: &Controller) -> String {
-    let status = &ctl.app.status;
-    format!(
-        "**Routing:** off. Every turn goes to **{}** on the {} backend. lode does not have a \
-         router model yet, so nothing decides between a small and a large model; the status \
-         bar will show the chosen lane once it does.",
-        if status.model.is_empty() {
-            "the configured model"
-        } else {
-            &status.model
-        },
-        if status.backend.is_empty() {
-            "configured"
-        } else {
-            &status.backend
-        },
-    )
+    match &ctl.app.status.route {
+        Some(decision) => format!(
+            "**Last route:** {decision}\n\nTier 0 rules answer one-call requests (tests, status, \
+             diff, undo, files, symbols) with no model; the small model (`[models.small]`) \
+             picks small or large for the rest; `--route small|large` fixes the lane."
+        ),
+        None => "**No task routed yet.** Tier 0 rules answer one-call requests (tests, status, \
+                 diff, undo, files, symbols) with no model; the small model \
+                 (`[models.small]`) picks small or large for the rest; `--route small|large` \
+                 fixes the lane."
+            .to_string(),
+    }
 }
 
 fn undo(ctl: &mut Controller) {

@@ -201,6 +201,16 @@ impl App {
                 self.status.model.clone_from(model);
             }
             AgentEvent::TurnStats { stats } => self.status.record(stats),
+            AgentEvent::Routed {
+                lane,
+                reason,
+                elapsed_ms,
+                ..
+            } => {
+                self.status.lane = Some(lane.to_string());
+                self.status.route = Some(format!("**{lane}** ({elapsed_ms:.1} ms): {reason}"));
+            }
+            AgentEvent::Escalated { .. } => self.status.lane = Some("large".to_string()),
             AgentEvent::ApprovalNeeded {
                 id,
                 tool,

@@ -17,6 +17,7 @@ use crate::backend::open::{open, BackendFlags};
 use crate::backend::ModelBackend;
 use crate::config::{BackendChoice, Config};
 use crate::engine::options::ProgressFn;
+use crate::router::open::open_routing;
 use crate::sessions::{Record, SessionStore, SessionWriter};
 use crate::tools::{ToolContext, Workspace};
 use crate::tui::app::{App, Effect, Phase};
@@ -61,6 +62,8 @@ pub enum UiMsg {
     Files(Vec<String>),
     Conversation(ConversationChange),
     Compacted(Compacted),
+    /// Something to tell the user from background work (e.g. why there is no small model).
+    Notice(String),
     /// SIGTERM or SIGHUP: leave now, restoring the terminal.
     Terminate,
 }
@@ -233,6 +236,7 @@ impl Controller {
                 );
             }
             UiMsg::Files(list) => self.app.files = list,
+            UiMsg::Notice(text) => self.app.transcript.notice(NoticeKind::Info, text),
             UiMsg::Conversation(change) => self.save_conversation(change),
             UiMsg::Compacted(c) => {
                 let text = if c.elided == 0 {
@@ -339,7 +343,7 @@ impl Controller {
             answer_schema: None,
         };
         let agent = Agent::new(
-            backend,
+            Arc::clone(&backend),
             crate::tools::all(),
             ctx,
             options,
@@ -352,13 +356,37 @@ impl Controller {
                 let _ = ui.send(UiMsg::Conversation(change));
             }
         });
-        tokio::spawn(host::serve(
-            agent,
-            jobs,
-            commands,
-            changes_tx,
-            Some(self.config.dirs.data.clone()),
-        ));
+        let data_dir = Some(self.config.dirs.data.clone());
+        let (config, flags, ui) = (
+            self.config.clone(),
+            self.options.backend.clone(),
+            self.ui.clone(),
+        );
+        // The small model loads in the background; messages sent meanwhile wait in the job
+        // queue, which the host only reads once it has the agent.
+        tokio::spawn(async move {
+            let explicit = flags.small_model.is_some() || config.models.small.is_some();
+            let opened = tokio::task::spawn_blocking(move || {
+                open_routing(
+                    flags.route,
+                    flags.small_model.as_deref(),
+                    &config,
+                    flags.threads,
+                    backend,
+                )
+            })
+            .await;
+            let agent = match opened {
+                Ok((routing, note)) => {
+                    if let Some(note) = note.filter(|_| explicit) {
+                        let _ = ui.send(UiMsg::Notice(note));
+                    }
+                    agent.with_routing(routing)
+                }
+                Err(_) => agent,
+            };
+            host::serve(agent, jobs, commands, changes_tx, data_dir).await;
+        });
     }
 
     /// Reads the workspace's paths for `@` completion in the background.

@@ -44,6 +44,10 @@ pub struct Status {
     pub backend: String,
     pub model: String,
     pub context_limit: Option<u32>,
+    /// The router's lane for the current task (`direct`, `small`, `large`), when routing.
+    pub lane: Option<String>,
+    /// The last routing decision, in words (for `/route`).
+    pub route: Option<String>,
     /// The last turn's figures.
     pub last: Option<TurnStats>,
     pub totals: Totals,
@@ -89,6 +93,9 @@ impl Status {
         }
         if !self.model.is_empty() {
             segments.push((1, vec![Span::styled(self.model.clone(), theme::text())]));
+        }
+        if let Some(lane) = &self.lane {
+            segments.push((2, figure("lane", lane)));
         }
         if let Some(last) = &self.last {
             if last.prompt_tokens > last.cached_tokens && last.prefill_ms > 0.0 {

@@ -233,6 +233,21 @@ impl Transcript {
                 success: *success,
             }),
             AgentEvent::Error { message } => self.notice(NoticeKind::Error, message.clone()),
+            AgentEvent::Routed {
+                lane,
+                tier,
+                reason,
+                elapsed_ms,
+            } => self.notice(
+                NoticeKind::Info,
+                format!(
+                    "→ {lane} ({}, {elapsed_ms:.0} ms): {reason}",
+                    tier_name(*tier)
+                ),
+            ),
+            AgentEvent::Escalated { from, to, reason } => {
+                self.notice(NoticeKind::Warning, format!("↑ {from} → {to}: {reason}"));
+            }
             AgentEvent::Finished { outcome, message } => {
                 self.answer_open = false;
                 // An error already on screen is not repeated as the reason.
@@ -519,4 +534,13 @@ fn render_plan(steps: &[PlanStep], width: usize) -> Vec<Line<'static>> {
         ));
     }
     lines
+}
+
+/// How the transcript names the router's tiers.
+fn tier_name(tier: crate::router::Tier) -> &'static str {
+    match tier {
+        crate::router::Tier::Rules => "rules",
+        crate::router::Tier::Model => "small model",
+        crate::router::Tier::Fixed => "fixed",
+    }
 }

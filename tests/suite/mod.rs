@@ -12,6 +12,8 @@ pub mod engine;
 pub mod mtp;
 pub mod openai;
 pub mod review;
+pub mod router_classify;
+
 pub mod speculative;
 pub mod synth;
 pub mod toolcall_grammar;

@@ -1,0 +1,178 @@
+//! Opening the small model and the router for a session: `[models.small]` (or
+//! `--small-model`) loaded in its own engine thread when it fits in free memory beside the
+//! large one, serving both tier 1 (classification, in its own KV session) and the small
+//! lane's agent loop.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::agent::Routing;
+use crate::backend::local::LocalBackend;
+use crate::backend::scripted::ScriptedBackend;
+use crate::backend::ModelBackend;
+use crate::config::Config;
+use crate::engine::{ContextOptions, Engine, EngineConfig, LoadOptions};
+use crate::router::{Classifier, RouteMode, Router};
+
+/// Context for the small model: a small lane's task plus the classifier's prompt.
+const SMALL_CTX: u32 = 8192;
+
+/// The small model, as far as it could be opened.
+pub struct Small {
+    pub backend: Option<Arc<dyn ModelBackend>>,
+    pub classifier: Option<Classifier>,
+    /// Why there is no small model, or what was left out, for the user to read.
+    pub note: Option<String>,
+}
+
+impl Small {
+    fn none(note: impl Into<String>) -> Self {
+        Self {
+            backend: None,
+            classifier: None,
+            note: Some(note.into()),
+        }
+    }
+}
+
+/// Opens the small model named by `spec` (`scripted:PATH` or a GGUF path), else
+/// `[models.small] path`. A GGUF that does not fit in free memory is not loaded, and the
+/// note says so: routing then uses rules and the large model.
+pub fn open_small(spec: Option<&str>, config: &Config, threads: Option<u32>) -> Small {
+    let path = match spec {
+        Some(spec) => match spec.strip_prefix("scripted:") {
+            Some(script) => {
+                return match ScriptedBackend::load(Path::new(script)) {
+                    Ok(backend) => Small {
+                        backend: Some(Arc::new(backend)),
+                        classifier: None,
+                        note: None,
+                    },
+                    Err(e) => Small::none(format!("the small model's script: {e}")),
+                }
+            }
+            None => PathBuf::from(spec),
+        },
+        None => match &config.models.small {
+            Some(path) => path.clone(),
+            None => {
+                return Small::none(
+                    "no small model is configured ([models.small] path): routing uses rules and the large model",
+                )
+            }
+        },
+    };
+    if let Some(short) = memory_shortfall(&path) {
+        return Small::none(short);
+    }
+    let threads = threads.unwrap_or(config.engine.threads).max(1);
+    let engine = match Engine::spawn(EngineConfig {
+        disk_cache: config.disk_cache(),
+        max_sessions: Some(3),
+    }) {
+        Ok(engine) => engine,
+        Err(e) => return Small::none(format!("the small model's engine: {e}")),
+    };
+    let loaded = engine.blocking_load(LoadOptions {
+        gpu_layers: config.engine.gpu_layers,
+        context: ContextOptions {
+            n_ctx: Some(SMALL_CTX),
+            threads,
+            threads_batch: threads,
+            flash_attention: config.engine.flash_attention,
+            ..ContextOptions::default()
+        },
+        ..LoadOptions::new(&path)
+    });
+    // A model that declares a shorter context loads with its own.
+    let loaded = match loaded {
+        Err(crate::engine::EngineError::ContextTooLarge { max, .. }) => {
+            engine.blocking_load(LoadOptions {
+                context: ContextOptions {
+                    n_ctx: Some(max),
+                    threads,
+                    threads_batch: threads,
+                    ..ContextOptions::default()
+                },
+                ..LoadOptions::new(&path)
+            })
+        }
+        other => other,
+    };
+    match loaded {
+        Ok(info) => Small {
+            backend: Some(Arc::new(LocalBackend::new(engine.clone(), info))),
+            classifier: Some(Classifier::new(engine)),
+            note: None,
+        },
+        Err(e) => Small::none(format!(
+            "the small model `{}` did not load ({e}): routing uses rules and the large model",
+            path.display()
+        )),
+    }
+}
+
+/// The router and the models of one session.
+pub fn routing(
+    mode: RouteMode,
+    small: Small,
+    large: Arc<dyn ModelBackend>,
+    data_dir: Option<PathBuf>,
+) -> Routing {
+    Routing {
+        router: Router::new(mode, small.classifier),
+        small: small.backend,
+        large,
+        data_dir,
+    }
+}
+
+/// Why `path` should not be loaded now: it and its context would not fit in the memory
+/// that is free. `None` when it fits, or when free memory cannot be read (not Linux).
+fn memory_shortfall(path: &Path) -> Option<String> {
+    let size = std::fs::metadata(path).ok()?.len();
+    // Weights plus KV cache, compute buffers and the classifier's session: a generous guess
+    // rather than a precise one, since running out of memory is far worse than not routing.
+    let need = size + size / 4 + (256 << 20);
+    let free = available_memory()?;
+    (need > free).then(|| {
+        format!(
+            "the small model `{}` needs about {:.1} GB and {:.1} GB are free: it is not loaded, and routing uses rules and the large model",
+            path.display(),
+            gib(need),
+            gib(free)
+        )
+    })
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn gib(bytes: u64) -> f64 {
+    bytes as f64 / f64::from(1u32 << 30)
+}
+
+/// `MemAvailable` from /proc/meminfo, in bytes.
+fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Opens what a session routes with, from flags and config. A missing small model is not
+/// an error: the note says what routing does without it.
+pub fn open_routing(
+    mode: Option<RouteMode>,
+    small_spec: Option<&str>,
+    config: &Config,
+    threads: Option<u32>,
+    large: Arc<dyn ModelBackend>,
+) -> (Routing, Option<String>) {
+    let mode = mode.unwrap_or(config.router.mode);
+    let small = match mode {
+        RouteMode::Large => Small::none("--route large: every task runs on the large model"),
+        _ => open_small(small_spec, config, threads),
+    };
+    let note = small.note.clone();
+    let data = Some(config.dirs.data.clone());
+    (routing(mode, small, large, data), note)
+}
