@@ -6,7 +6,9 @@
 //! to say (an empty answer without calls, which ends the agent's loop). `args` may also be a
 //! string, which is passed on verbatim: a script can reproduce a malformed call. An optional
 //! top-level `"pace_ms": N` streams each `say` word by word, N ms apart, the way a model
-//! would (`lode demo` uses it; a cancel stops the stream between words).
+//! would (`lode demo` uses it; a cancel stops the stream between words). A turn may list
+//! `"expect": ["text", …]`: strings the conversation must contain by then, so a replay that
+//! has diverged from the recording fails loudly instead of answering a different situation.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -36,6 +38,8 @@ struct Turn {
     say: String,
     #[serde(default)]
     calls: Vec<Call>,
+    #[serde(default)]
+    expect: Vec<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -118,7 +122,7 @@ impl ModelBackend for ScriptedBackend {
 
     fn complete<'a>(
         &'a self,
-        _request: ChatRequest,
+        request: ChatRequest,
         events: UnboundedSender<ModelEvent>,
         cancel: CancelFlag,
     ) -> BackendFuture<'a> {
@@ -140,6 +144,18 @@ impl ModelBackend for ScriptedBackend {
                     stats,
                 });
             };
+            if let Some(missing) = turn.expect.iter().find(|text| {
+                !request
+                    .messages
+                    .iter()
+                    .any(|m| m.content.contains(text.as_str()))
+            }) {
+                return Err(BackendError::Unavailable(format!(
+                    "script `{}` diverged: turn {} expects the conversation to contain {missing:?}",
+                    self.name,
+                    index + 1
+                )));
+            }
             if self.pace.is_zero() {
                 if !turn.say.is_empty() {
                     let _ = events.send(ModelEvent::Token {

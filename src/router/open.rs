@@ -120,7 +120,7 @@ pub fn routing(
     data_dir: Option<PathBuf>,
 ) -> Routing {
     Routing {
-        router: Router::new(mode, small.classifier),
+        router: Router::new(mode, small.classifier, small.backend.is_some()),
         small: small.backend,
         large,
         data_dir,
@@ -129,7 +129,7 @@ pub fn routing(
 
 /// Why `path` should not be loaded now: it and its context would not fit in the memory
 /// that is free. `None` when it fits, or when free memory cannot be read (not Linux).
-fn memory_shortfall(path: &Path) -> Option<String> {
+pub(crate) fn memory_shortfall(path: &Path) -> Option<String> {
     let size = std::fs::metadata(path).ok()?.len();
     // Weights plus KV cache, compute buffers and the classifier's session: a generous guess
     // rather than a precise one, since running out of memory is far worse than not routing.
@@ -146,12 +146,12 @@ fn memory_shortfall(path: &Path) -> Option<String> {
 }
 
 #[allow(clippy::cast_precision_loss)]
-fn gib(bytes: u64) -> f64 {
+pub(crate) fn gib(bytes: u64) -> f64 {
     bytes as f64 / f64::from(1u32 << 30)
 }
 
 /// `MemAvailable` from /proc/meminfo, in bytes.
-fn available_memory() -> Option<u64> {
+pub(crate) fn available_memory() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;

@@ -67,13 +67,20 @@ impl Decision {
 pub struct Router {
     mode: RouteMode,
     classifier: Option<Classifier>,
+    /// Whether a small lane exists (a scripted small model has one but no classifier).
+    small_lane: bool,
 }
 
 impl Router {
     /// `classifier` is the small model's; without one, requests the rules do not answer go
-    /// to the large model.
-    pub fn new(mode: RouteMode, classifier: Option<Classifier>) -> Self {
-        Self { mode, classifier }
+    /// to the large model (or the small one under `--route small`, when `small_lane`).
+    pub fn new(mode: RouteMode, classifier: Option<Classifier>, small_lane: bool) -> Self {
+        let small_lane = small_lane || classifier.is_some();
+        Self {
+            mode,
+            classifier,
+            small_lane,
+        }
     }
 
     pub fn mode(&self) -> RouteMode {
@@ -94,9 +101,9 @@ impl Router {
     }
 
     fn decide(&self, request: &str, summary: &str, cancel: &CancelFlag) -> Decision {
-        match (self.mode, &self.classifier) {
-            (RouteMode::Large, _) => return Decision::fixed(Lane::Large, "--route large"),
-            (RouteMode::Small, None) => {
+        match self.mode {
+            RouteMode::Large => return Decision::fixed(Lane::Large, "--route large"),
+            RouteMode::Small if !self.small_lane => {
                 return Decision::fixed(
                     Lane::Large,
                     "--route small, but no small model is configured ([models.small] path)",
@@ -118,15 +125,15 @@ impl Router {
                 action: Some(action),
             };
         }
+        if self.mode == RouteMode::Small {
+            return Decision::fixed(Lane::Small, "--route small");
+        }
         let Some(classifier) = &self.classifier else {
             return Decision::fixed(
                 Lane::Large,
                 "no small model is configured ([models.small] path), and no rule answers it",
             );
         };
-        if self.mode == RouteMode::Small {
-            return Decision::fixed(Lane::Small, "--route small");
-        }
         match classifier.classify(request, summary, cancel) {
             Ok(verdict) => {
                 let said = if verdict.reason.trim().is_empty() {

@@ -296,3 +296,74 @@ fn ask_mode_shows_the_diff_and_obeys_the_answer() {
         .unwrap()
         .contains("    a + b"));
 }
+
+/// The small model fails to edit twice; the large one takes over with the whole transcript
+/// (its script checks that it sees the small model's failed edits and the file it read) and
+/// finishes the task.
+#[test]
+fn a_struggling_small_model_escalates_to_the_large_one_with_the_transcript() {
+    let (home, repo) = repo("rust-calc");
+    let script = |name: &str| format!("scripted:{}", fixture(&format!("scripts/{name}")).display());
+    let (code, stdout, stderr) = output(
+        lode(home.path())
+            .args(["run", "--json", "--route", "small", "--small-model"])
+            .arg(script("rust-calc-small-struggles.json"))
+            .args([
+                "--backend",
+                &script("rust-calc-large-takes-over.json"),
+                "--cwd",
+            ])
+            .arg(&repo)
+            .arg("fix the failing test"),
+    );
+    assert_eq!(code, 0, "stdout: {stdout}\nstderr: {stderr}");
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kind = |e: &serde_json::Value| e["type"].as_str().unwrap_or_default().to_string();
+    let routed: Vec<_> = events.iter().filter(|e| kind(e) == "routed").collect();
+    assert_eq!(routed.len(), 1, "{stdout}");
+    assert_eq!(routed[0]["lane"], "small");
+    let escalated: Vec<_> = events.iter().filter(|e| kind(e) == "escalated").collect();
+    assert_eq!(escalated.len(), 1, "{stdout}");
+    assert!(
+        escalated[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("edits that would not apply 2 times"),
+        "{}",
+        escalated[0]
+    );
+    assert_eq!(escalated[0]["from"], "rust-calc-small-struggles.json");
+    assert_eq!(escalated[0]["to"], "rust-calc-large-takes-over.json");
+    assert!(stdout.contains("All tests pass"), "{stdout}");
+    assert!(run_in(&repo, "cargo", &["test", "--quiet"]));
+}
+
+/// "run the tests" is one tool call: tier 0 answers it and no model turn runs.
+#[test]
+fn a_one_call_request_runs_the_tool_with_no_model_turn() {
+    let (home, repo) = repo("rust-calc");
+    let backend = format!(
+        "scripted:{}",
+        fixture("scripts/rust-calc-fix.json").display()
+    );
+    let (code, stdout, stderr) = output(
+        lode(home.path())
+            .args(["run", "--json", "--yolo", "--backend", &backend, "--cwd"])
+            .arg(&repo)
+            .arg("please run the tests"),
+    );
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(events[0]["lane"], "direct", "{stdout}\n{stderr}");
+    assert_eq!(events[0]["tier"], "rules");
+    assert!(!kinds.contains(&"turn_started"), "{kinds:?}");
+    assert!(kinds.contains(&"test_result"), "{kinds:?}");
+    // The fixture starts red: the tests ran, failed, and the run says so.
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+}

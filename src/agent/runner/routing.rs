@@ -147,7 +147,9 @@ impl Agent {
                 self.messages.push(assistant);
                 let output = self.tool_call(&call, commands).await?;
                 self.messages.push(Message::tool(&call, output.clone()));
-                let outcome = if output.starts_with("error: ") {
+                // Asked to run the tests, a red run is not a success, as with the test command.
+                let failed = output.starts_with("error: ") || (tool == "run_tests" && !self.green);
+                let outcome = if failed {
                     Outcome::NotAchieved
                 } else {
                     Outcome::Done
