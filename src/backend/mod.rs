@@ -2,6 +2,7 @@
 //! through [`ModelBackend`]; the in-process engine, an OpenAI-compatible server and the
 //! scripted replayer all look the same from there.
 
+pub mod anthropic;
 pub mod openai;
 pub mod sse;
 
