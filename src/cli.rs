@@ -131,9 +131,22 @@ lode synth --arch qwen35 --weights perm --mtp t35.gguf"
     /// Measure prompt processing, generation and prompt-cache speed on this machine.
     #[command(
         after_long_help = "Without --model, a synthetic Qwen2.5-0.5B-shaped Q4_K_M model \
-is written once to the cache dir (~400 MB) and measured.\n\nExample:\n  lode bench --json"
+is written once to the cache dir (~400 MB) and measured. --router measures the router \
+instead (no large model needed).\n\nExamples:\n  lode bench --json\n  \
+lode bench --router --small-model ~/models/qwen2.5-0.5b-q8_0.gguf"
     )]
     Bench(BenchArgs),
+    /// Which lane the router gives a request (direct, small or large), at which tier and
+    /// why, without running it.
+    #[command(
+        after_long_help = "Tier 0 rules answer one-call requests with no model; the small \
+model ([models.small] path or --small-model) classifies the rest; without one they go to the \
+large model. Prints `lane: reason (tier, time)`, or one JSON object with --json.\n\n\
+Examples:\n  lode route \"run the tests\"\n  lode route --json \"show the diff\"\n  \
+lode route --small-model ~/models/qwen2.5-0.5b-q8_0.gguf \"rename foo to bar in parser.rs\"\n  \
+echo \"redesign the storage layer\" | lode route -"
+    )]
+    Route(RouteArgs),
     /// The interactive session on a bundled example repository with a bundled scripted
     /// model: a whole plan → edit → test cycle in 30 seconds, no model needed.
     #[command(
@@ -261,6 +274,20 @@ pub struct BackendArgs {
     /// The small model: a GGUF file, or scripted:PATH (default: `[models.small] path`).
     #[arg(long, value_name = "MODEL")]
     pub small_model: Option<String>,
+    /// A remote server to use first, e.g. http://10.0.0.5:8080/v1 (default: `[remote]
+    /// base_url`); the local model takes over while it is down.
+    #[arg(long, value_name = "URL")]
+    pub remote: Option<String>,
+    /// The remote's protocol: openai (OpenAI-compatible) or anthropic (Messages API).
+    #[arg(long, value_enum)]
+    pub wire: Option<crate::config::Wire>,
+    /// Who takes over when the remote is down: local, none, or scripted:PATH (default:
+    /// `[fallback] backend`, else local when `[models.large]` is set).
+    #[arg(long, value_name = "BACKEND")]
+    pub fallback: Option<crate::config::FallbackChoice>,
+    /// Use the local model only; nothing is sent over the network.
+    #[arg(long, conflicts_with_all = ["remote", "fallback"])]
+    pub offline: bool,
 }
 
 impl BackendArgs {
@@ -273,6 +300,10 @@ impl BackendArgs {
             threads: self.threads,
             route: self.route,
             small_model: self.small_model.clone(),
+            remote: self.remote.clone(),
+            wire: self.wire,
+            fallback: self.fallback.clone(),
+            offline: self.offline,
         }
     }
 }
@@ -444,6 +475,24 @@ pub struct DoctorArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct RouteArgs {
+    /// The request, as you would type it to lode; `-` reads standard input.
+    pub request: String,
+    /// Print one JSON object: lane, tier, reason, elapsed_ms (and confidence, action).
+    #[arg(long)]
+    pub json: bool,
+    /// Routing mode (default: LODE_ROUTE, `[router] mode`, or auto).
+    #[arg(long, value_enum)]
+    pub route: Option<crate::router::RouteMode>,
+    /// The small model that classifies: a GGUF file (default: `[models.small] path`).
+    #[arg(long, value_name = "MODEL")]
+    pub small_model: Option<String>,
+    /// CPU threads for the small model.
+    #[arg(short, long, value_name = "N")]
+    pub threads: Option<u32>,
+}
+
+#[derive(Debug, Args)]
 pub struct BenchArgs {
     #[command(flatten)]
     pub model: ModelArgs,
@@ -480,4 +529,11 @@ pub struct BenchArgs {
     /// (`[speculation.models."PATH"]`).
     #[arg(long, requires = "spec")]
     pub save: bool,
+    /// Measure the router instead: tier 0's coverage, precision and latency on the bundled
+    /// label set, and tier 1's accuracy and latency when a small model is configured or given.
+    #[arg(long, conflicts_with = "spec")]
+    pub router: bool,
+    /// With --router: the small model to measure tier 1 on (default: `[models.small] path`).
+    #[arg(long, value_name = "PATH", requires = "router")]
+    pub small_model: Option<String>,
 }

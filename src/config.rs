@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::options::{default_threads, FlashAttention};
 
+mod fallback;
 mod speculation;
+pub use fallback::{FallbackChoice, FallbackSettings, Wire};
 pub use speculation::{length, SavedPolicy, SpecChoice, SpecPlan, SpeculationSettings};
 
 /// Errors reading configuration.
@@ -49,6 +51,7 @@ pub struct Config {
     pub review: ReviewSettings,
     pub speculation: SpeculationSettings,
     pub router: RouterSettings,
+    pub fallback: FallbackSettings,
     pub dirs: Dirs,
     /// Config files that were found and read, in order of precedence (lowest first).
     pub sources: Vec<PathBuf>,
@@ -87,12 +90,20 @@ pub struct RemoteConfig {
     /// Name of the environment variable holding the API key (never the key itself).
     pub api_key_env: Option<String>,
     pub context_length: Option<u32>,
+    /// The protocol: OpenAI-compatible or the Anthropic Messages API.
+    pub wire: Wire,
+    /// Seconds without a byte from the server before the turn counts as stalled.
+    pub timeout_s: u64,
 }
 
 /// Agent settings (`[agent]`).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AgentSettings {
     pub backend: BackendChoice,
+    /// Whether a layer chose the backend; if none did and a remote is configured, the
+    /// remote goes first with the local model as its fallback.
+    #[serde(skip)]
+    pub backend_chosen: bool,
     pub max_turns: u32,
     /// The command that proves the task done; detected from the repo when unset.
     pub test_command: Option<String>,
@@ -189,6 +200,8 @@ struct Layer {
     speculation: speculation::SpeculationLayer,
     #[serde(default)]
     router: RouterLayer,
+    #[serde(default)]
+    fallback: fallback::FallbackLayer,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -231,6 +244,8 @@ struct RemoteLayer {
     model: Option<String>,
     api_key_env: Option<String>,
     context_length: Option<u32>,
+    wire: Option<Wire>,
+    timeout_s: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -305,9 +320,12 @@ impl Config {
                 model: None,
                 api_key_env: None,
                 context_length: None,
+                wire: Wire::Openai,
+                timeout_s: 120,
             },
             agent: AgentSettings {
                 backend: BackendChoice::Local,
+                backend_chosen: false,
                 max_turns: 30,
                 test_command: None,
             },
@@ -325,6 +343,7 @@ impl Config {
             router: RouterSettings {
                 mode: crate::router::RouteMode::Auto,
             },
+            fallback: FallbackSettings::default(),
             dirs,
             sources,
         };
@@ -349,6 +368,9 @@ impl Config {
         set_some(&mut self.remote.model, r.model);
         set_some(&mut self.remote.api_key_env, r.api_key_env);
         set_some(&mut self.remote.context_length, r.context_length);
+        set(&mut self.remote.wire, r.wire);
+        set(&mut self.remote.timeout_s, r.timeout_s);
+        self.agent.backend_chosen |= layer.agent.backend.is_some();
         set(&mut self.agent.backend, layer.agent.backend);
         set(&mut self.agent.max_turns, layer.agent.max_turns);
         set_some(&mut self.agent.test_command, layer.agent.test_command);
@@ -361,6 +383,7 @@ impl Config {
         set(&mut self.review.strict, r.strict);
         self.speculation.apply(layer.speculation);
         set(&mut self.router.mode, layer.router.mode);
+        self.fallback.apply(layer.fallback);
     }
 
     /// The disk prompt cache settings for the engine, if enabled.
@@ -473,6 +496,10 @@ fn env_layer(env: &dyn Env) -> Result<Layer, ConfigError> {
         },
         router: RouterLayer {
             mode: parse(env, "LODE_ROUTE")?,
+        },
+        fallback: fallback::FallbackLayer {
+            backend: parse(env, "LODE_FALLBACK")?,
+            ..fallback::FallbackLayer::default()
         },
     })
 }

@@ -317,6 +317,13 @@ impl Printer {
                 elapsed_ms,
                 ..
             } => writeln!(err, "  route: {lane} ({elapsed_ms:.0} ms): {reason}"),
+            AgentEvent::BackendSwitched { from, to, reason } => {
+                if !self.streamed.is_empty() {
+                    self.streamed.clear();
+                    let _ = writeln!(err);
+                }
+                writeln!(err, "  switched {from} → {to}: {reason}")
+            }
             AgentEvent::Escalated { from, to, reason } => {
                 writeln!(err, "  escalated {from} → {to}: {reason}")
             }

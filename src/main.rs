@@ -51,6 +51,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Models(args) => commands::models::run(args, &config, &mut out)?,
         Command::Doctor(args) => commands::doctor::run(args.json, &config, &mut out)?,
         Command::Bench(args) => commands::bench::run(args, &config, &mut out)?,
+        Command::Route(args) => commands::route::run(args, &config, &mut out)?,
         Command::Undo(args) => commands::undo::run(args, &config, &mut out)?,
         Command::Synth(_)
         | Command::Run(_)

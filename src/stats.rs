@@ -27,10 +27,17 @@ pub struct TurnStats {
     pub draft_proposed: u32,
     /// Draft tokens the target model accepted.
     pub draft_accepted: u32,
-    /// How tokens were decoded: `draft` (a draft model proposed), empty when speculation was
-    /// not asked for, or `off: <why>` when it was asked for and could not run.
+    /// How tokens were decoded: `mtp …` or `draft …` with the policy's state (e.g. `mtp
+    /// adaptive k=3 (acceptance 82%, est 1.41x)`), empty when speculation was not asked for,
+    /// or `off: <why>` when it was asked for and could not run.
     #[serde(default)]
     pub spec_mode: String,
+    /// Messages the model was given for this turn, and how many of them were tool results:
+    /// after a switch to the fallback, proof that the whole transcript went along.
+    #[serde(default)]
+    pub prompt_messages: u32,
+    #[serde(default)]
+    pub prompt_tool_results: u32,
     /// Which backend produced the turn (`local`, `openai`, `scripted`).
     pub backend: String,
     /// The model's display name.

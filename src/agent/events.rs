@@ -117,6 +117,14 @@ pub enum AgentEvent {
         reason: String,
         elapsed_ms: f64,
     },
+    /// The model backend changed mid-session: the remote is down and the local fallback
+    /// takes over with the same transcript, or the remote answers again. Text streamed in
+    /// the current turn before the switch is discarded; the turn is regenerated.
+    BackendSwitched {
+        from: String,
+        to: String,
+        reason: String,
+    },
     /// The small model struggled; the task continues on the large one with the whole
     /// transcript.
     Escalated {

@@ -285,6 +285,17 @@ impl Agent {
             // A caller that wants an answer in a set shape gets one, even at the budget's end.
             answer_now: last_turn && self.options.answer_schema.is_some(),
         };
+        let counts = (
+            u32::try_from(request.messages.len()).unwrap_or(u32::MAX),
+            u32::try_from(
+                request
+                    .messages
+                    .iter()
+                    .filter(|m| m.role == Role::Tool)
+                    .count(),
+            )
+            .unwrap_or(u32::MAX),
+        );
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let cancel = self.ctx.cancel.clone();
         let backend = Arc::clone(&self.backend);
@@ -292,9 +303,8 @@ impl Agent {
         tokio::pin!(turn);
         loop {
             tokio::select! {
-                event = rx.recv() => match event {
-                    Some(ModelEvent::Token { text }) => self.emit(AgentEvent::TokenStream { text }),
-                    None => {}
+                event = rx.recv() => if let Some(event) = event {
+                    self.forward(event);
                 },
                 command = commands.recv() => {
                     if matches!(command, Some(AgentCommand::Cancel)) {
@@ -302,13 +312,16 @@ impl Agent {
                     }
                 },
                 result = &mut turn => {
-                    while let Ok(ModelEvent::Token { text }) = rx.try_recv() {
-                        self.emit(AgentEvent::TokenStream { text });
+                    while let Ok(event) = rx.try_recv() {
+                        self.forward(event);
                     }
                     return match result {
                         Ok(Err(BackendError::Cancelled)) => Err(Interrupt::Cancelled),
                         _ if self.ctx.cancel.is_cancelled() => Err(Interrupt::Cancelled),
-                        Ok(result) => Ok(result),
+                        Ok(result) => Ok(result.map(|mut completion| {
+                            (completion.stats.prompt_messages, completion.stats.prompt_tool_results) = counts;
+                            completion
+                        })),
                         Err(join) => Ok(Err(BackendError::Unavailable(format!("the model task failed: {join}")))),
                     };
                 }
@@ -583,6 +596,15 @@ impl Agent {
             tool: call.name.clone(),
             ok,
             output,
+        });
+    }
+
+    fn forward(&self, event: ModelEvent) {
+        self.emit(match event {
+            ModelEvent::Token { text } => AgentEvent::TokenStream { text },
+            ModelEvent::Switched { from, to, reason } => {
+                AgentEvent::BackendSwitched { from, to, reason }
+            }
         });
     }
 

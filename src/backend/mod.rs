@@ -2,6 +2,7 @@
 //! through [`ModelBackend`]; the in-process engine, an OpenAI-compatible server and the
 //! scripted replayer all look the same from there.
 
+pub mod fallback;
 pub mod anthropic;
 pub mod openai;
 pub mod sse;
@@ -114,8 +115,15 @@ pub struct ChatRequest {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ModelEvent {
-    /// Visible text, final (never retracted).
+    /// Visible text, final (never retracted) — unless a `Switched` follows within the same
+    /// turn, which discards the turn's text so far: it is regenerated on the other backend.
     Token { text: String },
+    /// The turn moved to another backend (an outage, or the primary back).
+    Switched {
+        from: String,
+        to: String,
+        reason: String,
+    },
 }
 
 /// Why a model turn ended.

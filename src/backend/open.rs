@@ -2,14 +2,16 @@
 //! every command (`--backend local|openai|scripted:PATH`, `--model`, `LODE_BACKEND`,
 //! `LODE_MODEL`), so a git hook or a CI job configures lode the way a person does.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::backend::anthropic::{AnthropicBackend, AnthropicConfig};
+use crate::backend::fallback::{FallbackBackend, FallbackPolicy, Opener};
 use crate::backend::local::LocalBackend;
 use crate::backend::openai::{OpenAiBackend, OpenAiConfig};
 use crate::backend::scripted::ScriptedBackend;
 use crate::backend::ModelBackend;
-use crate::config::{BackendChoice, Config};
+use crate::config::{BackendChoice, Config, FallbackChoice, Wire};
 use crate::engine::options::ProgressFn;
 use crate::engine::{ContextOptions, Engine, EngineConfig, LoadOptions};
 
@@ -37,86 +39,195 @@ pub struct BackendFlags {
     pub route: Option<crate::router::RouteMode>,
     /// `--small-model`: a GGUF path or `scripted:PATH`.
     pub small_model: Option<String>,
+    /// `--remote URL`: the remote server, first in line.
+    pub remote: Option<String>,
+    /// `--wire`: the remote's protocol.
+    pub wire: Option<Wire>,
+    /// `--fallback`: who takes over when the remote is down.
+    pub fallback: Option<FallbackChoice>,
+    /// `--offline`: nothing goes over the network.
+    pub offline: bool,
 }
 
 /// Opens the chosen backend. Local models are loaded now (with `progress` on a terminal).
+/// A remote gets the fallback behind it (`--fallback`, `[fallback]`; by default the local
+/// model when one is configured); `--offline` opens nothing that talks to the network.
 pub fn open(
     flags: &BackendFlags,
     config: &Config,
     progress: Option<ProgressFn>,
 ) -> Result<Arc<dyn ModelBackend>, OpenError> {
-    let choice = flags
-        .backend
-        .clone()
-        .unwrap_or_else(|| config.agent.backend.clone());
-    let model = flags.model.clone().or_else(|| config.model.clone());
+    let remote_configured = flags.remote.is_some() || config.remote.base_url.is_some();
+    let choice = match &flags.backend {
+        Some(choice) => choice.clone(),
+        None if flags.remote.is_some() => BackendChoice::Openai,
+        None if !config.agent.backend_chosen && remote_configured => BackendChoice::Openai,
+        None => config.agent.backend.clone(),
+    };
+    if flags.offline {
+        return match choice {
+            BackendChoice::Openai if flags.backend.is_some() || flags.remote.is_some() => {
+                Err(OpenError::Config(
+                    "--offline sends nothing over the network, so it cannot use the remote; drop --backend openai / --remote".to_string(),
+                ))
+            }
+            BackendChoice::Scripted(path) => open_scripted(&path),
+            _ => open_local(flags, config, progress),
+        };
+    }
     match choice {
-        BackendChoice::Scripted(path) => ScriptedBackend::load(&path)
-            .map(|b| Arc::new(b) as Arc<dyn ModelBackend>)
-            .map_err(|e| OpenError::NoModel(e.to_string())),
+        BackendChoice::Scripted(path) => open_scripted(&path),
+        BackendChoice::Local => open_local(flags, config, progress),
         BackendChoice::Openai => {
-            let base_url = config.remote.base_url.clone().ok_or_else(|| {
-                OpenError::NoModel(
-                    "no remote server configured: set [remote] base_url in config (or LODE_REMOTE_URL), e.g. http://127.0.0.1:8080/v1".to_string(),
-                )
-            })?;
-            let api_key = match &config.remote.api_key_env {
-                Some(var) => Some(std::env::var(var).map_err(|_| {
-                    OpenError::Config(format!(
-                        "[remote] api_key_env names `{var}`, but that environment variable is not set"
-                    ))
-                })?),
-                None => None,
+            let primary = open_remote(flags, config)?;
+            let fallback = flags
+                .fallback
+                .clone()
+                .or_else(|| config.fallback.backend.clone())
+                .unwrap_or(if config.models.large.is_some() {
+                    FallbackChoice::Local
+                } else {
+                    FallbackChoice::None
+                });
+            let opener: Opener = match fallback {
+                FallbackChoice::None => return Ok(primary),
+                FallbackChoice::Scripted(path) => {
+                    Box::new(move || open_scripted(&path).map_err(|e| e.to_string()))
+                }
+                FallbackChoice::Local => {
+                    let (flags, config) = (
+                        BackendFlags {
+                            // `--model` names the remote's model; the fallback is the local one.
+                            model: None,
+                            ..flags.clone()
+                        },
+                        config.clone(),
+                    );
+                    Box::new(move || open_local(&flags, &config, None).map_err(|e| e.to_string()))
+                }
             };
-            let backend = OpenAiBackend::new(OpenAiConfig {
-                base_url,
-                model: model
-                    .or_else(|| config.remote.model.clone())
-                    .unwrap_or_default(),
-                api_key,
-                timeout_s: 300,
-                context_length: config.remote.context_length,
-            })
-            .map_err(|e| OpenError::Config(e.to_string()))?;
-            Ok(Arc::new(backend))
-        }
-        BackendChoice::Local => {
-            let path = model
-                .map(PathBuf::from)
-                .or_else(|| config.models.large.clone())
-                .ok_or_else(|| {
-                    OpenError::NoModel(
-                        "no model available: pass --model PATH.gguf, set LODE_MODEL, or set [models.large] path in config (`lode models` lists GGUF files on this machine)".to_string(),
-                    )
-                })?;
-            let threads = flags.threads.unwrap_or(config.engine.threads).max(1);
-            let engine = Engine::spawn(EngineConfig {
-                disk_cache: config.disk_cache(),
-                max_sessions: Some(2),
-            })
-            .map_err(|e| OpenError::NoModel(e.to_string()))?;
-            let plan = config.speculation.plan_for(&path);
-            let mut options = LoadOptions {
-                path,
-                gpu_layers: config.engine.gpu_layers,
-                context: ContextOptions {
-                    n_ctx: flags.ctx_size.or(config.engine.ctx_size),
-                    threads,
-                    threads_batch: threads,
-                    flash_attention: config.engine.flash_attention,
-                    ..ContextOptions::default()
+            let backend = Arc::new(FallbackBackend::new(
+                primary,
+                opener,
+                FallbackPolicy {
+                    return_to_primary: config.fallback.return_to_primary,
+                    on_auth: config.fallback.on_auth,
+                    retry: std::time::Duration::from_secs(config.fallback.retry_s),
                 },
-                progress,
-                ..LoadOptions::new(PathBuf::new())
-            };
-            plan.prepare(&mut options, config.models.draft.clone());
-            let info = engine
-                .blocking_load(options)
-                .map_err(|e| OpenError::NoModel(e.to_string()))?;
-            let speculation = plan.speculation(&info);
-            Ok(Arc::new(
-                LocalBackend::new(engine, info).with_speculation(speculation),
-            ))
+            ));
+            if config.fallback.preload {
+                // Warm standby: the model loads while the remote serves the first turns.
+                let standby = Arc::clone(&backend);
+                std::thread::spawn(move || {
+                    let _ = standby.preload();
+                });
+            }
+            Ok(backend)
         }
     }
+}
+
+fn open_scripted(path: &Path) -> Result<Arc<dyn ModelBackend>, OpenError> {
+    ScriptedBackend::load(path)
+        .map(|b| Arc::new(b) as Arc<dyn ModelBackend>)
+        .map_err(|e| OpenError::NoModel(e.to_string()))
+}
+
+/// The remote server, speaking `--wire` / `[remote] wire`.
+fn open_remote(flags: &BackendFlags, config: &Config) -> Result<Arc<dyn ModelBackend>, OpenError> {
+    let base_url = flags
+        .remote
+        .clone()
+        .or_else(|| config.remote.base_url.clone())
+        .ok_or_else(|| {
+            OpenError::NoModel(
+                "no remote server configured: set [remote] base_url in config (or LODE_REMOTE_URL, or --remote URL), e.g. http://127.0.0.1:8080/v1".to_string(),
+            )
+        })?;
+    let api_key = match &config.remote.api_key_env {
+        Some(var) => Some(std::env::var(var).map_err(|_| {
+            OpenError::Config(format!(
+                "[remote] api_key_env names `{var}`, but that environment variable is not set"
+            ))
+        })?),
+        None => None,
+    };
+    let model = flags
+        .model
+        .clone()
+        .or_else(|| config.model.clone())
+        .or_else(|| config.remote.model.clone())
+        .unwrap_or_default();
+    let wire = flags.wire.unwrap_or(config.remote.wire);
+    let backend: Arc<dyn ModelBackend> = match wire {
+        Wire::Openai => Arc::new(
+            OpenAiBackend::new(OpenAiConfig {
+                base_url,
+                model,
+                api_key,
+                timeout_s: config.remote.timeout_s,
+                context_length: config.remote.context_length,
+            })
+            .map_err(|e| OpenError::Config(e.to_string()))?,
+        ),
+        Wire::Anthropic => Arc::new(
+            AnthropicBackend::new(AnthropicConfig {
+                base_url,
+                model,
+                api_key,
+                timeout_s: config.remote.timeout_s,
+                max_tokens_default: 8192,
+                context_length: config.remote.context_length,
+            })
+            .map_err(|e| OpenError::Config(e.to_string()))?,
+        ),
+    };
+    Ok(backend)
+}
+
+/// The in-process engine with `--model` / `LODE_MODEL` / `[models.large]`.
+fn open_local(
+    flags: &BackendFlags,
+    config: &Config,
+    progress: Option<ProgressFn>,
+) -> Result<Arc<dyn ModelBackend>, OpenError> {
+    let path = flags
+        .model
+        .clone()
+        .or_else(|| config.model.clone())
+        .map(PathBuf::from)
+        .or_else(|| config.models.large.clone())
+        .ok_or_else(|| {
+            OpenError::NoModel(
+                "no model available: pass --model PATH.gguf, set LODE_MODEL, or set [models.large] path in config (`lode models` lists GGUF files on this machine)".to_string(),
+            )
+        })?;
+    let threads = flags.threads.unwrap_or(config.engine.threads).max(1);
+    let engine = Engine::spawn(EngineConfig {
+        disk_cache: config.disk_cache(),
+        max_sessions: Some(2),
+    })
+    .map_err(|e| OpenError::NoModel(e.to_string()))?;
+    let plan = config.speculation.plan_for(&path);
+    let mut options = LoadOptions {
+        path,
+        gpu_layers: config.engine.gpu_layers,
+        context: ContextOptions {
+            n_ctx: flags.ctx_size.or(config.engine.ctx_size),
+            threads,
+            threads_batch: threads,
+            flash_attention: config.engine.flash_attention,
+            ..ContextOptions::default()
+        },
+        progress,
+        ..LoadOptions::new(PathBuf::new())
+    };
+    plan.prepare(&mut options, config.models.draft.clone());
+    let info = engine
+        .blocking_load(options)
+        .map_err(|e| OpenError::NoModel(e.to_string()))?;
+    let speculation = plan.speculation(&info);
+    Ok(Arc::new(
+        LocalBackend::new(engine, info).with_speculation(speculation),
+    ))
 }

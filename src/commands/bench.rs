@@ -48,6 +48,9 @@ pub fn run(args: &BenchArgs, config: &Config, out: &mut dyn Write) -> Result<(),
     if args.spec {
         return crate::commands::bench_spec::run(args, config, out);
     }
+    if args.router {
+        return crate::commands::bench_router::run(args, config, out);
+    }
     let mut model_args = args.model.clone();
     if model_args.model.is_none() && config.models.large.is_none() && config.model.is_none() {
         model_args.model = Some(default_model(config, args.json, out)?);

@@ -2,12 +2,15 @@
 //! "why is it slow".
 
 use std::io::Write;
+use std::path::PathBuf;
 
 use serde::Serialize;
 
 use crate::commands::CommandError;
 use crate::config::Config;
 use crate::engine::backend::{self, Device};
+use crate::router::open::{available_memory, gib, memory_shortfall};
+use crate::router::RouteMode;
 
 /// Everything `lode doctor` reports.
 #[derive(Debug, Serialize)]
@@ -25,6 +28,86 @@ pub struct Report {
     pub threads: u32,
     pub config: Config,
     pub cache_bytes: u64,
+    pub router: RouterStatus,
+}
+
+/// How requests will be routed, and whether the small model can be used.
+#[derive(Debug, Serialize)]
+pub struct RouterStatus {
+    /// `[router] mode` (or LODE_ROUTE).
+    pub mode: RouteMode,
+    /// `[models.small] path`.
+    pub small_model: Option<PathBuf>,
+    /// Whether that file exists.
+    pub exists: bool,
+    pub size_bytes: Option<u64>,
+    /// `MemAvailable` now; `None` where it cannot be read (not Linux).
+    pub free_bytes: Option<u64>,
+    /// Whether it fits in free memory beside its context, by the router's own estimate;
+    /// `None` when there is no file or free memory cannot be read.
+    pub fits: Option<bool>,
+    /// What routing will do, in a sentence.
+    pub note: String,
+}
+
+/// The router's configuration checked against the disk and free memory, by the same rule
+/// the router applies when it opens the small model.
+pub fn router_status(config: &Config) -> RouterStatus {
+    let mode = config.router.mode;
+    let free_bytes = available_memory();
+    let Some(path) = config.models.small.clone() else {
+        let note = if mode == RouteMode::Large {
+            "every request goes to the large model ([router] mode = large)"
+        } else {
+            "no small model configured ([models.small] path): routing answers one-call \
+             requests by rules and sends everything else to the large model"
+        };
+        return RouterStatus {
+            mode,
+            small_model: None,
+            exists: false,
+            size_bytes: None,
+            free_bytes,
+            fits: None,
+            note: note.to_string(),
+        };
+    };
+    let size_bytes = std::fs::metadata(&path).ok().map(|m| m.len());
+    let shortfall = memory_shortfall(&path);
+    let fits = match (size_bytes, free_bytes) {
+        (Some(_), Some(_)) => Some(shortfall.is_none()),
+        _ => None,
+    };
+    let note = match (size_bytes, shortfall) {
+        (None, _) => format!(
+            "the small model `{}` does not exist: routing answers one-call requests by rules \
+             and sends everything else to the large model (fix [models.small] path)",
+            path.display()
+        ),
+        (Some(_), Some(short)) => short,
+        (Some(size), None) if mode == RouteMode::Large => format!(
+            "every request goes to the large model ([router] mode = large); the small model \
+             ({:.2} GB) is not used",
+            gib(size)
+        ),
+        (Some(size), None) => format!(
+            "the small model ({:.2} GB{}) classifies what the rules do not answer",
+            gib(size),
+            match free_bytes {
+                Some(free) => format!(", {:.1} GB free", gib(free)),
+                None => String::new(),
+            }
+        ),
+    };
+    RouterStatus {
+        mode,
+        small_model: Some(path),
+        exists: size_bytes.is_some(),
+        size_bytes,
+        free_bytes,
+        fits,
+        note,
+    }
 }
 
 /// Gathers the report.
@@ -54,6 +137,7 @@ pub fn report(config: &Config) -> Result<Report, CommandError> {
         threads: config.engine.threads,
         cache_bytes: cache.size_bytes(),
         config: config.clone(),
+        router: router_status(config),
     })
 }
 
@@ -114,6 +198,20 @@ pub fn run(json: bool, config: &Config, out: &mut dyn Write) -> Result<(), Comma
             out,
             "model        (none set: pass --model or set LODE_MODEL)"
         )?,
+    }
+    let mode = match r.router.mode {
+        RouteMode::Auto => "auto",
+        RouteMode::Small => "small",
+        RouteMode::Large => "large",
+    };
+    match &r.router.small_model {
+        Some(path) => writeln!(
+            out,
+            "router       {mode}; small model {}: {}",
+            path.display(),
+            r.router.note
+        )?,
+        None => writeln!(out, "router       {mode}; {}", r.router.note)?,
     }
     if r.config.sources.is_empty() {
         writeln!(out, "config files (none)")?;

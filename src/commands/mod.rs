@@ -2,12 +2,14 @@
 //! configuration and hands both here.
 
 pub mod bench;
+pub mod bench_router;
 pub mod bench_spec;
 pub mod demo;
 pub mod doctor;
 pub mod gen;
 pub mod hook;
 pub mod models;
+pub mod route;
 pub mod synth;
 pub mod undo;
 
@@ -41,6 +43,8 @@ pub enum CommandError {
     Undo(String),
     #[error("{0}")]
     Hook(String),
+    #[error("{0}")]
+    Route(String),
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
 }

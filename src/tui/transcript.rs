@@ -248,6 +248,11 @@ impl Transcript {
             AgentEvent::Escalated { from, to, reason } => {
                 self.notice(NoticeKind::Warning, format!("↑ {from} → {to}: {reason}"));
             }
+            AgentEvent::BackendSwitched { from, to, reason } => {
+                // The next text is the regenerated answer: a new entry, not a continuation.
+                self.answer_open = false;
+                self.notice(NoticeKind::Warning, format!("⇄ {from} → {to}: {reason}"));
+            }
             AgentEvent::Finished { outcome, message } => {
                 self.answer_open = false;
                 // An error already on screen is not repeated as the reason.

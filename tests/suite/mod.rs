@@ -10,10 +10,12 @@ pub mod cli;
 pub mod common;
 pub mod demo;
 pub mod engine;
+pub mod fallback;
 pub mod mtp;
 pub mod openai;
 pub mod review;
 pub mod router_classify;
+pub mod router_cmd;
 
 pub mod speculative;
 pub mod synth;
