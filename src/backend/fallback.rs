@@ -32,6 +32,10 @@ pub struct FallbackPolicy {
     pub on_auth: bool,
     /// First wait before the primary is tried again; doubled per failed try.
     pub retry: Duration,
+    /// Warm standby: after each turn the primary serves, the fallback (once open) takes in
+    /// the same conversation with a one-token turn, so its KV cache holds the prefix and a
+    /// switch computes only what is new.
+    pub warm: bool,
 }
 
 impl Default for FallbackPolicy {
@@ -40,6 +44,7 @@ impl Default for FallbackPolicy {
             return_to_primary: true,
             on_auth: false,
             retry: Duration::from_secs(15),
+            warm: false,
         }
     }
 }
@@ -150,6 +155,7 @@ impl FallbackBackend {
                     if down {
                         self.recovered(&events);
                     }
+                    self.keep_warm(&request);
                     return Ok(completion);
                 }
                 Err(err) => match outage(&err, &self.policy) {
@@ -161,6 +167,20 @@ impl FallbackBackend {
         }
         let fallback = self.fallback().map_err(BackendError::Unavailable)?;
         fallback.complete(request, events, cancel).await
+    }
+
+    /// Prefills the fallback with `request` in the background (warm standby).
+    fn keep_warm(&self, request: &ChatRequest) {
+        let fallback = self.lock().fallback.clone();
+        let (Some(fallback), true) = (fallback, self.policy.warm) else {
+            return;
+        };
+        let mut request = request.clone();
+        request.max_tokens = 1;
+        tokio::spawn(async move {
+            let (events, _ignored) = tokio::sync::mpsc::unbounded_channel();
+            let _ = fallback.complete(request, events, CancelFlag::new()).await;
+        });
     }
 
     fn went_down(

@@ -113,6 +113,7 @@ pub fn open(
                     return_to_primary: config.fallback.return_to_primary,
                     on_auth: config.fallback.on_auth,
                     retry: std::time::Duration::from_secs(config.fallback.retry_s),
+                    warm: config.fallback.preload,
                 },
             ));
             if config.fallback.preload {
