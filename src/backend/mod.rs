@@ -2,8 +2,8 @@
 //! through [`ModelBackend`]; the in-process engine, an OpenAI-compatible server and the
 //! scripted replayer all look the same from there.
 
-pub mod fallback;
 pub mod anthropic;
+pub mod fallback;
 pub mod openai;
 pub mod sse;
 
