@@ -145,7 +145,7 @@ fn fallback(c: &mut Criterion) {
                 let opened = path.clone();
                 let backend = FallbackBackend::new(
                     Arc::new(Down),
-                    Box::new(move || Ok(open_local(&opened))),
+                    Arc::new(move || Ok(open_local(&opened))),
                     policy(false),
                 );
                 let started = Instant::now();
@@ -161,7 +161,7 @@ fn fallback(c: &mut Criterion) {
         let local = Arc::clone(&local);
         FallbackBackend::new(
             Arc::new(Down),
-            Box::new(move || Ok(Arc::clone(&local))),
+            Arc::new(move || Ok(Arc::clone(&local))),
             policy(false),
         )
     };

@@ -21,7 +21,7 @@ const MAX_RETRY: Duration = Duration::from_secs(300);
 
 /// Opens the fallback when it is first needed (a model load can take seconds, and a
 /// session whose primary never fails should not pay for it).
-pub type Opener = Box<dyn Fn() -> Result<Arc<dyn ModelBackend>, String> + Send + Sync>;
+pub type Opener = Arc<dyn Fn() -> Result<Arc<dyn ModelBackend>, String> + Send + Sync>;
 
 /// How the fallback behaves.
 #[derive(Clone, Debug)]
@@ -103,9 +103,14 @@ impl FallbackBackend {
         }
     }
 
-    /// Opens the fallback now, in the background of the caller's choosing (warm standby).
+    /// Opens the fallback now, blocking, on a thread of the caller's choosing (warm standby).
     pub fn preload(&self) -> Result<(), String> {
-        self.fallback().map(|_| ())
+        if self.lock().fallback.is_some() {
+            return Ok(());
+        }
+        let opened = (self.open)()?;
+        self.lock().fallback.get_or_insert(opened);
+        Ok(())
     }
 
     /// Whether turns currently go to the fallback.
@@ -117,13 +122,16 @@ impl FallbackBackend {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn fallback(&self) -> Result<Arc<dyn ModelBackend>, String> {
+    /// The fallback, opened on a blocking thread if it is not yet (a model load blocks).
+    async fn fallback(&self) -> Result<Arc<dyn ModelBackend>, String> {
         if let Some(fallback) = &self.lock().fallback {
             return Ok(Arc::clone(fallback));
         }
-        let opened = (self.open)()?;
-        self.lock().fallback = Some(Arc::clone(&opened));
-        Ok(opened)
+        let open = Arc::clone(&self.open);
+        let opened = tokio::task::spawn_blocking(move || open())
+            .await
+            .map_err(|e| format!("opening the fallback failed: {e}"))??;
+        Ok(Arc::clone(self.lock().fallback.get_or_insert(opened)))
     }
 
     /// The backend that will take the next turn, for display.
@@ -160,12 +168,12 @@ impl FallbackBackend {
                 }
                 Err(err) => match outage(&err, &self.policy) {
                     Some(reason) if down => self.still_down(&reason),
-                    Some(reason) => self.went_down(&reason, &events)?,
+                    Some(reason) => self.went_down(&reason, &events).await?,
                     None => return Err(err),
                 },
             }
         }
-        let fallback = self.fallback().map_err(BackendError::Unavailable)?;
+        let fallback = self.fallback().await.map_err(BackendError::Unavailable)?;
         fallback.complete(request, events, cancel).await
     }
 
@@ -183,12 +191,12 @@ impl FallbackBackend {
         });
     }
 
-    fn went_down(
+    async fn went_down(
         &self,
         reason: &str,
         events: &UnboundedSender<ModelEvent>,
     ) -> Result<(), BackendError> {
-        let fallback = self.fallback().map_err(|e| {
+        let fallback = self.fallback().await.map_err(|e| {
             BackendError::Unavailable(format!(
                 "{} is down ({reason}) and the fallback could not be opened: {e}",
                 self.primary.model_name()

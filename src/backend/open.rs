@@ -92,7 +92,7 @@ pub fn open(
             let opener: Opener = match fallback {
                 FallbackChoice::None => return Ok(primary),
                 FallbackChoice::Scripted(path) => {
-                    Box::new(move || open_scripted(&path).map_err(|e| e.to_string()))
+                    Arc::new(move || open_scripted(&path).map_err(|e| e.to_string()))
                 }
                 FallbackChoice::Local => {
                     let (flags, config) = (
@@ -103,7 +103,7 @@ pub fn open(
                         },
                         config.clone(),
                     );
-                    Box::new(move || open_local(&flags, &config, None).map_err(|e| e.to_string()))
+                    Arc::new(move || open_local(&flags, &config, None).map_err(|e| e.to_string()))
                 }
             };
             let backend = Arc::new(FallbackBackend::new(

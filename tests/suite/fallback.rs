@@ -246,3 +246,52 @@ fn offline_refuses_an_explicit_remote() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("--offline"), "{stderr}");
 }
+
+/// With the real engine as the fallback (a synthetic model), the local turn after the
+/// switch is given the whole transcript: the stats count the earlier tool result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_engine_takes_over_with_every_earlier_tool_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("local.gguf");
+    let (code, _, err) = output(
+        lode(dir.path())
+            .args(["synth", "--arch", "qwen2", "--ctx", "16384"])
+            .arg(&model),
+    );
+    assert_eq!(code, 0, "{err}");
+    let setup = Setup::new(
+        &format!(
+            "[models.large]\npath = \"{}\"\n[engine]\nctx_size = 12288\n",
+            model.display()
+        ),
+        &json!([]),
+    );
+    // The fallback is the local model here, not the script.
+    let config = setup.home.path().join("config/config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text: Vec<&str> = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("backend = \"scripted:") {
+                "backend = \"local\""
+            } else {
+                l
+            }
+        })
+        .collect();
+    std::fs::write(&config, text.join("\n")).unwrap();
+    let cut = Reply::stream(vec![event(&text_chunk("The notes").to_string()), Part::Cut]);
+    let server = Server::start(remote_then(cut)).await;
+    let _guard = super::common::llama_lock();
+    let (_code, events, stderr) = setup.run(server.base_url(), &["--max-turns", "2"]).await;
+    let switched = of_type(&events, "backend_switched");
+    assert_eq!(switched.len(), 1, "{events:#?}\n{stderr}");
+    assert!(switched[0]["to"].as_str().unwrap().contains("(local)"));
+    let local: Vec<_> = of_type(&events, "turn_stats")
+        .into_iter()
+        .filter(|e| e["stats"]["backend"] == "local")
+        .collect();
+    assert!(!local.is_empty(), "{events:#?}");
+    assert_eq!(local[0]["stats"]["prompt_tool_results"], 1, "{}", local[0]);
+    assert!(local[0]["stats"]["prompt_tokens"].as_u64().unwrap() > 100);
+}
