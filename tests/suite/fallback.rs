@@ -250,6 +250,8 @@ fn offline_refuses_an_explicit_remote() {
 /// With the real engine as the fallback (a synthetic model), the local turn after the
 /// switch is given the whole transcript: the stats count the earlier tool result.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// The guard serialises llama.cpp tests; the awaited run is exactly what it must cover.
+#[allow(clippy::await_holding_lock)]
 async fn the_local_engine_takes_over_with_every_earlier_tool_result() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("local.gguf");
