@@ -208,8 +208,19 @@ impl Agent {
             self.messages.push(assistant);
 
             let mut failed_edit = false;
-            for call in &completion.tool_calls {
-                let result = self.tool_call(call, commands).await?;
+            for (i, call) in completion.tool_calls.iter().enumerate() {
+                let result = match self.tool_call(call, commands).await {
+                    Ok(result) => result,
+                    Err(interrupt) => {
+                        // Every call gets a result, or the next request (this conversation
+                        // continues after a cancel) is one servers refuse.
+                        for unanswered in &completion.tool_calls[i..] {
+                            self.messages
+                                .push(Message::tool(unanswered, "cancelled by the user"));
+                        }
+                        return Err(interrupt);
+                    }
+                };
                 failed_edit |= matches!(call.name.as_str(), "edit_file" | "write_file")
                     && result.starts_with("error: ");
                 self.messages.push(Message::tool(call, result));

@@ -367,3 +367,44 @@ fn a_one_call_request_runs_the_tool_with_no_model_turn() {
     // The fixture starts red: the tests ran, failed, and the run says so.
     assert_eq!(code, 1, "{stdout}\n{stderr}");
 }
+
+/// A task cancelled while a tool runs leaves a conversation that can go on: every call the
+/// model made has a result (servers refuse a call without one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_tool_call_still_gets_a_result_in_the_conversation() {
+    use lode::agent::{Agent, AgentCommand, AgentOptions, Outcome, PermissionMode};
+    use lode::backend::scripted::ScriptedBackend;
+    use lode::backend::Role;
+    use lode::tools::{ToolContext, Workspace};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let backend = ScriptedBackend::load(&fixture("scripts/slow-command.json")).unwrap();
+    let ctx = ToolContext::new(Workspace::new(dir.path()).unwrap());
+    let options = AgentOptions {
+        mode: PermissionMode::Yolo,
+        max_turns: 4,
+        max_tokens: 256,
+        temperature: 0.0,
+        interactive: false,
+        cwd: dir.path().to_path_buf(),
+        system_prompt: None,
+        answer_schema: None,
+    };
+    let (events, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut agent = Agent::new(Arc::new(backend), lode::tools::all(), ctx, options, events);
+    let (commands_tx, mut commands) = tokio::sync::mpsc::unbounded_channel();
+    let canceller = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let _ = commands_tx.send(AgentCommand::Cancel);
+    });
+    let outcome = agent.run_task("run the slow thing", &mut commands).await;
+    canceller.await.unwrap();
+    assert_eq!(outcome, Outcome::Cancelled);
+    let messages = agent.messages();
+    let last = messages.last().unwrap();
+    assert_eq!(last.role, Role::Tool, "{messages:#?}");
+    let call = &messages[messages.len() - 2].tool_calls[0];
+    assert_eq!(last.tool_call_id.as_deref(), Some(call.id.as_str()));
+    assert_eq!(last.content, "cancelled by the user");
+}
