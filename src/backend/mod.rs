@@ -4,6 +4,7 @@
 
 pub mod anthropic;
 pub mod fallback;
+pub(crate) mod http;
 pub mod openai;
 pub mod sse;
 

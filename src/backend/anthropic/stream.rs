@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::quote;
 use super::wire::{self, ContentBlock, Delta, Event};
+use crate::backend::http::quote;
 use crate::backend::sse::SseEvent;
 use crate::backend::{BackendError, Completion, ModelEvent, StopReason, ToolCall};
 use crate::stats::TurnStats;

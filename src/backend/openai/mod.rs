@@ -20,14 +20,13 @@ use tokio::sync::mpsc::UnboundedSender;
 use self::stream::{Flow, Turn};
 use super::sse::SseParser;
 use super::{BackendError, BackendFuture, ChatRequest, Completion, ModelBackend, ModelEvent};
+use crate::backend::http::{
+    cancelled, error_chain, error_message, is_loopback, quote, transport_error,
+};
 use crate::engine::CancelFlag;
 
-/// How often a wait checks the cancel flag, which is a plain atomic without a waker.
-const CANCEL_POLL: Duration = Duration::from_millis(20);
 /// Error bodies beyond this are cut: the first lines say what went wrong.
 const MAX_ERROR_BODY: usize = 64 * 1024;
-/// How much received text a protocol error quotes.
-const QUOTE_CHARS: usize = 200;
 
 /// Where and how to reach the server.
 #[derive(Clone, PartialEq, Eq)]
@@ -321,87 +320,5 @@ impl ModelBackend for OpenAiBackend {
         cancel: CancelFlag,
     ) -> BackendFuture<'a> {
         Box::pin(self.run(request, events, cancel))
-    }
-}
-
-async fn cancelled(cancel: &CancelFlag) {
-    while !cancel.is_cancelled() {
-        tokio::time::sleep(CANCEL_POLL).await;
-    }
-}
-
-fn is_loopback(url: &reqwest::Url) -> bool {
-    match url.host_str() {
-        Some("localhost") => true,
-        Some(host) => host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback()),
-        None => false,
-    }
-}
-
-/// A failure before any status arrived: nothing answered at `url`.
-fn transport_error(error: &reqwest::Error, url: &str) -> BackendError {
-    let what = if error.is_connect() {
-        "cannot connect to"
-    } else if error.is_timeout() {
-        "timed out connecting to"
-    } else {
-        "request failed to"
-    };
-    BackendError::Unavailable(format!(
-        "{what} {url}: {}; is the server running, and is [remote] base_url right?",
-        error_chain(error)
-    ))
-}
-
-/// The causes under a reqwest error, which itself only says "error sending request".
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = Vec::new();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        // hyper-util's wrapper ("client error (Connect)") repeats what its cause says.
-        if !text.starts_with("client error (") {
-            parts.push(text);
-        }
-        source = cause.source();
-    }
-    if parts.is_empty() {
-        error.to_string()
-    } else {
-        parts.join(": ")
-    }
-}
-
-/// The human part of an error body: `{"error": {"message"}}` (OpenAI, llama-server),
-/// `{"error": "..."}` (Ollama), `{"message"}` (vLLM), `{"detail"}` (FastAPI), or the text.
-fn error_message(body: &str) -> Option<String> {
-    let trimmed = body.trim();
-    if trimmed.is_empty() {
-        return None;
-    }
-    match serde_json::from_str::<Value>(trimmed) {
-        Ok(json) => Some(json_error_message(&json)),
-        Err(_) => Some(quote(trimmed)),
-    }
-}
-
-fn json_error_message(json: &Value) -> String {
-    let error = json.get("error").unwrap_or(json);
-    [error.get("message"), error.get("detail"), Some(error)]
-        .into_iter()
-        .flatten()
-        .find_map(Value::as_str)
-        .map_or_else(|| quote(&error.to_string()), quote)
-}
-
-/// At most [`QUOTE_CHARS`] characters of `text`, marked when cut.
-fn quote(text: &str) -> String {
-    match text.char_indices().nth(QUOTE_CHARS) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
     }
 }

@@ -12,7 +12,7 @@ use serde_json::Value;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::wire;
-use super::{json_error_message, quote};
+use crate::backend::http::{json_error_message, quote};
 use crate::backend::sse::SseEvent;
 use crate::backend::{BackendError, Completion, ModelEvent, StopReason, ToolCall};
 use crate::stats::TurnStats;
