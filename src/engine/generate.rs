@@ -12,7 +12,7 @@ use crate::engine::model::{LoadedModel, ModelInfo};
 use crate::engine::sampling::{Grammar, SamplingParams, TokenSampler};
 use crate::engine::session::{common_prefix, ids, CancelFlag, DiskPlan, Session};
 use crate::engine::spec_policy::{DraftLength, SpecPolicy};
-use crate::engine::speculative::{self, DraftModel, Mtp};
+use crate::engine::speculative::{self, DraftModel, Drafter, Mtp};
 use crate::engine::template::RenderOptions;
 use crate::engine::textstream::{floor_char_boundary, TextStream};
 use crate::stats::TurnStats;
@@ -242,61 +242,48 @@ pub fn generate(
         on_text,
     };
     let decode_start = Instant::now();
+    // Which drafter proposes, if any; otherwise why not, when speculation was asked for.
+    type Proposer<'p> = (Box<dyn Drafter + 'p>, &'p mut SpecPolicy, &'static str);
+    let (proposer, off): (Option<Proposer<'_>>, Option<String>) = match speculator {
+        Speculator::Off { reason } => (None, reason),
+        Speculator::Mtp { policy } => {
+            let n_max = session.kind().max_draft();
+            (Some((Box::new(Mtp { n_max }), policy, "mtp")), None)
+        }
+        Speculator::Draft {
+            model: draft,
+            session: draft_session,
+            policy,
+        } => match speculative::unsupported(model, draft) {
+            Some(reason) => (None, Some(reason)),
+            None => {
+                let drafter = DraftModel::new(draft, draft_session)?;
+                (Some((Box::new(drafter), policy, "draft")), None)
+            }
+        },
+    };
     let finish = if cancel.is_cancelled() {
         FinishReason::Cancelled
     } else if out.budget == 0 {
         FinishReason::Length
+    } else if let Some((mut drafter, policy, label)) = proposer {
+        let finish = speculative::decode(
+            model,
+            session,
+            drafter.as_mut(),
+            policy,
+            &mut sampler,
+            &mut out,
+            cancel,
+            &mut stats,
+        )?;
+        stats.spec_mode = format!("{label} {}", policy.describe());
+        finish
     } else {
-        match speculator {
-            Speculator::Off { reason } => {
-                if let Some(reason) = reason {
-                    stats.spec_mode = format!("off: {reason}");
-                }
-                plain_decode(model, session, &mut sampler, &mut out, cancel)?
-            }
-            Speculator::Mtp { policy } => {
-                let mut drafter = Mtp {
-                    n_max: session.kind().max_draft(),
-                };
-                let finish = speculative::decode(
-                    model,
-                    session,
-                    &mut drafter,
-                    policy,
-                    &mut sampler,
-                    &mut out,
-                    cancel,
-                    &mut stats,
-                )?;
-                stats.spec_mode = format!("mtp {}", policy.describe());
-                finish
-            }
-            Speculator::Draft {
-                model: draft,
-                session: draft_session,
-                policy,
-            } => match speculative::unsupported(model, draft) {
-                Some(reason) => {
-                    stats.spec_mode = format!("off: {reason}");
-                    plain_decode(model, session, &mut sampler, &mut out, cancel)?
-                }
-                None => {
-                    let mut drafter = DraftModel::new(draft, draft_session)?;
-                    let finish = speculative::decode(
-                        model,
-                        session,
-                        &mut drafter,
-                        policy,
-                        &mut sampler,
-                        &mut out,
-                        cancel,
-                        &mut stats,
-                    )?;
-                    stats.spec_mode = format!("draft {}", policy.describe());
-                    finish
-                }
-            },
+        if let Some(reason) = off {
+            stats.spec_mode = format!("off: {reason}");
         }
+        plain_decode(model, session, &mut sampler, &mut out, cancel)?
     };
     let tail = out.stream.finish();
     if !tail.is_empty() {
