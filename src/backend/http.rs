@@ -3,6 +3,9 @@
 
 use std::time::Duration;
 
+mod client;
+pub(crate) use client::{Http, Wire};
+
 use serde_json::Value;
 
 use crate::backend::BackendError;
