@@ -6,7 +6,7 @@ use std::process::Command;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use lode::engine::synth::{synthesize, Arch, Shape, SynthSpec, Weights};
-use lode::engine::{ContextOptions, LoadOptions};
+use lode::engine::{Completion, ContextOptions, Engine, GenerateRequest, LoadOptions};
 
 static LLAMA: Mutex<()> = Mutex::new(());
 
@@ -58,6 +58,15 @@ fn tiny_with(arch: Arch, weights: Weights, seed: u64, mtp: bool) -> PathBuf {
     .unwrap();
     made.insert(key, path.clone());
     path
+}
+
+/// Runs `request` to its end on `engine`, text discarded.
+pub fn complete(engine: &Engine, request: GenerateRequest) -> Completion {
+    engine
+        .generate(request)
+        .unwrap()
+        .blocking_complete(|_| {})
+        .unwrap()
 }
 
 /// Load options for tiny models in tests: small context, one thread.

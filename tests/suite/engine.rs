@@ -2,7 +2,7 @@
 
 use pretty_assertions::assert_eq;
 
-use lode::engine::generate::{generate, Completion, Speculator, DEFAULT_SESSION};
+use lode::engine::generate::{generate, Speculator, DEFAULT_SESSION};
 use lode::engine::model;
 use lode::engine::session::Session;
 use lode::engine::synth::{Arch, Weights};
@@ -12,7 +12,7 @@ use lode::engine::{
     SamplingParams,
 };
 
-use super::common::{llama_lock, tiny, tiny_options};
+use super::common::{complete, llama_lock, tiny, tiny_options};
 
 fn engine_with(arch: Arch, weights: Weights, seed: u64) -> Engine {
     let engine = Engine::spawn(EngineConfig::default()).unwrap();
@@ -20,14 +20,6 @@ fn engine_with(arch: Arch, weights: Weights, seed: u64) -> Engine {
         .blocking_load(tiny_options(&tiny(arch, weights, seed)))
         .unwrap();
     engine
-}
-
-fn complete(engine: &Engine, request: GenerateRequest) -> Completion {
-    engine
-        .generate(request)
-        .unwrap()
-        .blocking_complete(|_| {})
-        .unwrap()
 }
 
 fn tokens_request(session: &str, tokens: Vec<i32>, max_tokens: u32) -> GenerateRequest {

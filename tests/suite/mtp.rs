@@ -7,24 +7,16 @@ use pretty_assertions::assert_eq;
 
 use lode::engine::synth::{Arch, Weights};
 use lode::engine::{
-    Completion, DiskCacheConfig, DraftLength, Engine, EngineConfig, FinishReason, GenerateRequest,
-    Grammar, Persist, SamplingParams, Speculation,
+    DiskCacheConfig, DraftLength, Engine, EngineConfig, FinishReason, GenerateRequest, Grammar,
+    Persist, SamplingParams, Speculation,
 };
 
-use super::common::{llama_lock, lode, output, tiny, tiny_mtp, tiny_options};
+use super::common::{complete, llama_lock, lode, output, tiny, tiny_mtp, tiny_options};
 
 fn engine_on(path: &std::path::Path, config: EngineConfig) -> Engine {
     let engine = Engine::spawn(config).unwrap();
     engine.blocking_load(tiny_options(path)).unwrap();
     engine
-}
-
-fn complete(engine: &Engine, request: GenerateRequest) -> Completion {
-    engine
-        .generate(request)
-        .unwrap()
-        .blocking_complete(|_| {})
-        .unwrap()
 }
 
 fn request(prompt: &str, speculation: Speculation) -> GenerateRequest {

@@ -6,11 +6,11 @@ use pretty_assertions::assert_eq;
 
 use lode::engine::synth::{Arch, Weights};
 use lode::engine::{
-    Completion, DraftLength, Engine, EngineConfig, EngineError, GenerateRequest, Grammar, Prompt,
+    DraftLength, Engine, EngineConfig, EngineError, GenerateRequest, Grammar, Prompt,
     SamplingParams, Speculation,
 };
 
-use super::common::{llama_lock, tiny, tiny_options};
+use super::common::{complete, llama_lock, tiny, tiny_options};
 
 fn engine(target: (Arch, u64), draft: Option<(Arch, u64)>) -> Result<Engine, EngineError> {
     let engine = Engine::spawn(EngineConfig::default())?;
@@ -18,14 +18,6 @@ fn engine(target: (Arch, u64), draft: Option<(Arch, u64)>) -> Result<Engine, Eng
     options.draft = draft.map(|(arch, seed)| tiny(arch, Weights::Random, seed));
     engine.blocking_load(options)?;
     Ok(engine)
-}
-
-fn complete(engine: &Engine, request: GenerateRequest) -> Completion {
-    engine
-        .generate(request)
-        .unwrap()
-        .blocking_complete(|_| {})
-        .unwrap()
 }
 
 fn request(prompt: &str, sampling: SamplingParams, n_draft: Option<u32>) -> GenerateRequest {
