@@ -113,11 +113,6 @@ impl FallbackBackend {
         Ok(())
     }
 
-    /// Whether turns currently go to the fallback.
-    pub fn on_fallback(&self) -> bool {
-        self.lock().down_since.is_some()
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -167,7 +162,7 @@ impl FallbackBackend {
                     return Ok(completion);
                 }
                 Err(err) => match outage(&err, &self.policy) {
-                    Some(reason) if down => self.still_down(&reason),
+                    Some(_) if down => self.still_down(),
                     Some(reason) => self.went_down(&reason, &events).await?,
                     None => return Err(err),
                 },
@@ -216,7 +211,7 @@ impl FallbackBackend {
         Ok(())
     }
 
-    fn still_down(&self, _reason: &str) {
+    fn still_down(&self) {
         let mut state = self.lock();
         state.retry_wait = (state.retry_wait * 2).clamp(Duration::from_secs(1), MAX_RETRY);
         state.retry_at = Instant::now() + state.retry_wait;

@@ -96,14 +96,6 @@ impl Speculation {
             Self::Off
         }
     }
-
-    /// The most tokens one round may propose.
-    pub fn max_draft(&self) -> usize {
-        match self {
-            Self::Off => 0,
-            Self::Mtp { length } | Self::Draft { length } => length.max(),
-        }
-    }
 }
 
 /// How a generation speculates, as the engine thread set it up.

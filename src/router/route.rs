@@ -83,14 +83,6 @@ impl Router {
         }
     }
 
-    pub fn mode(&self) -> RouteMode {
-        self.mode
-    }
-
-    pub fn has_small_model(&self) -> bool {
-        self.classifier.is_some()
-    }
-
     /// The lane for `request`; `summary` is a line or two about the session so far. Blocks
     /// while the small model classifies (tens of milliseconds with its prefix cached).
     pub fn route(&self, request: &str, summary: &str, cancel: &CancelFlag) -> Decision {
