@@ -113,12 +113,8 @@ fn run_inner(options: &RunOptions, config: &Config) -> Result<u8, (u8, String)> 
         flags.threads,
         Arc::clone(&backend),
     );
-    // Without a small model routing still answers one-call requests; say why only to
-    // someone who asked for one.
-    if flags.small_model.is_some() || config.models.small.is_some() {
-        if let Some(note) = note {
-            eprintln!("lode: {note}");
-        }
+    if let Some(note) = note {
+        eprintln!("lode: {note}");
     }
     let journal = crate::tools::journal::Journal::begin(&config.dirs.data, &workspace)
         .map_err(|e| (exit::USAGE, format!("cannot open the undo journal: {e}")))?;

@@ -19,10 +19,9 @@ use crate::cli::BenchArgs;
 use crate::commands::{progress_bar, CommandError};
 use crate::config::Config;
 use crate::engine::{
-    CancelFlag, ContextOptions, DiskCacheConfig, Engine, EngineConfig, EngineError,
-    GenerateRequest, LoadOptions, ModelInfo,
+    CancelFlag, ContextOptions, DiskCacheConfig, Engine, EngineError, GenerateRequest, ModelInfo,
 };
-use crate::router::open::memory_shortfall;
+use crate::router::open::{load_small, memory_shortfall};
 use crate::router::{rules, Classifier, Lane};
 
 /// The labeled requests, one JSON object a line: `{"request", "lane", "note"}`.
@@ -33,9 +32,6 @@ const PASSES: usize = 100;
 
 /// Tokens decoded for the turn the overhead estimate compares against.
 const DECODE_TOKENS: u32 = 128;
-
-/// Context for the small model, as the router opens it.
-const SMALL_CTX: u32 = 8192;
 
 /// One labeled request.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -386,34 +382,25 @@ fn load(
 ) -> Result<(Engine, ModelInfo), EngineError> {
     let scratch = config.dirs.cache.join("bench-router");
     let _ = std::fs::remove_dir_all(&scratch);
-    let engine = Engine::spawn(EngineConfig {
-        disk_cache: Some(DiskCacheConfig {
+    let context = ContextOptions {
+        threads,
+        threads_batch: threads,
+        flash_attention: args
+            .model
+            .flash_attn
+            .unwrap_or(config.engine.flash_attention),
+        ..ContextOptions::default()
+    };
+    load_small(
+        path,
+        args.model.gpu_layers.or(config.engine.gpu_layers),
+        context,
+        Some(DiskCacheConfig {
             dir: scratch,
             max_bytes: u64::MAX,
         }),
-        max_sessions: Some(3),
-    })?;
-    let options = |n_ctx| LoadOptions {
-        gpu_layers: args.model.gpu_layers.or(config.engine.gpu_layers),
-        context: ContextOptions {
-            n_ctx: Some(n_ctx),
-            threads,
-            threads_batch: threads,
-            flash_attention: args
-                .model
-                .flash_attn
-                .unwrap_or(config.engine.flash_attention),
-            ..ContextOptions::default()
-        },
-        progress: progress_bar("loading small model"),
-        ..LoadOptions::new(path)
-    };
-    // A model that declares a shorter context loads with its own.
-    let info = match engine.blocking_load(options(SMALL_CTX)) {
-        Err(EngineError::ContextTooLarge { max, .. }) => engine.blocking_load(options(max))?,
-        other => other?,
-    };
-    Ok((engine, info))
+        || progress_bar("loading small model"),
+    )
 }
 
 /// Milliseconds the small model takes to decode [`DECODE_TOKENS`] tokens, in a session of

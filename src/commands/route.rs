@@ -86,15 +86,11 @@ fn open_router(args: &RouteArgs, config: &Config, mode: RouteMode, request: &str
         classifier,
         note,
     } = open_small(args.small_model.as_deref(), config, args.threads);
-    // Without a small model configured, the decision's own reason says what routing did; a
-    // note about a model the user asked for is news.
-    let asked = args.small_model.is_some() || config.models.small.is_some();
-    if asked {
-        if let Some(note) = note {
-            eprintln!("lode route: {note}");
-        } else if classifier.is_none() {
-            eprintln!("lode route: a scripted small model has a lane but cannot classify");
-        }
+    // Only a small model the user asked for brings a note (see `Small::note`).
+    if let Some(note) = note {
+        eprintln!("lode route: {note}");
+    } else if backend.is_some() && classifier.is_none() {
+        eprintln!("lode route: a scripted small model has a lane but cannot classify");
     }
     Router::new(mode, classifier, backend.is_some())
 }

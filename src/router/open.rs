@@ -11,7 +11,10 @@ use crate::backend::local::LocalBackend;
 use crate::backend::scripted::ScriptedBackend;
 use crate::backend::ModelBackend;
 use crate::config::Config;
-use crate::engine::{ContextOptions, Engine, EngineConfig, LoadOptions};
+use crate::engine::options::ProgressFn;
+use crate::engine::{
+    ContextOptions, DiskCacheConfig, Engine, EngineConfig, EngineError, LoadOptions, ModelInfo,
+};
 use crate::router::{Classifier, RouteMode, Router};
 
 /// Context for the small model: a small lane's task plus the classifier's prompt.
@@ -21,11 +24,22 @@ const SMALL_CTX: u32 = 8192;
 pub struct Small {
     pub backend: Option<Arc<dyn ModelBackend>>,
     pub classifier: Option<Classifier>,
-    /// Why there is no small model, or what was left out, for the user to read.
+    /// Why a small model that was asked for (`--small-model`, `[models.small]`) is not
+    /// there, for the user to read. Without one asked for, the router's own reasons say
+    /// what it does, and there is no note.
     pub note: Option<String>,
 }
 
 impl Small {
+    /// No small model, and none was asked for.
+    fn absent() -> Self {
+        Self {
+            backend: None,
+            classifier: None,
+            note: None,
+        }
+    }
+
     fn none(note: impl Into<String>) -> Self {
         Self {
             backend: None,
@@ -55,52 +69,28 @@ pub fn open_small(spec: Option<&str>, config: &Config, threads: Option<u32>) -> 
         },
         None => match &config.models.small {
             Some(path) => path.clone(),
-            None => {
-                return Small::none(
-                    "no small model is configured ([models.small] path): routing uses rules and the large model",
-                )
-            }
+            None => return Small::absent(),
         },
     };
     if let Some(short) = memory_shortfall(&path) {
         return Small::none(short);
     }
     let threads = threads.unwrap_or(config.engine.threads).max(1);
-    let engine = match Engine::spawn(EngineConfig {
-        disk_cache: config.disk_cache(),
-        max_sessions: Some(3),
-    }) {
-        Ok(engine) => engine,
-        Err(e) => return Small::none(format!("the small model's engine: {e}")),
+    let context = ContextOptions {
+        threads,
+        threads_batch: threads,
+        flash_attention: config.engine.flash_attention,
+        ..ContextOptions::default()
     };
-    let loaded = engine.blocking_load(LoadOptions {
-        gpu_layers: config.engine.gpu_layers,
-        context: ContextOptions {
-            n_ctx: Some(SMALL_CTX),
-            threads,
-            threads_batch: threads,
-            flash_attention: config.engine.flash_attention,
-            ..ContextOptions::default()
-        },
-        ..LoadOptions::new(&path)
-    });
-    // A model that declares a shorter context loads with its own.
-    let loaded = match loaded {
-        Err(crate::engine::EngineError::ContextTooLarge { max, .. }) => {
-            engine.blocking_load(LoadOptions {
-                context: ContextOptions {
-                    n_ctx: Some(max),
-                    threads,
-                    threads_batch: threads,
-                    ..ContextOptions::default()
-                },
-                ..LoadOptions::new(&path)
-            })
-        }
-        other => other,
-    };
+    let loaded = load_small(
+        &path,
+        config.engine.gpu_layers,
+        context,
+        config.disk_cache(),
+        || None,
+    );
     match loaded {
-        Ok(info) => Small {
+        Ok((engine, info)) => Small {
             backend: Some(Arc::new(LocalBackend::new(engine.clone(), info))),
             classifier: Some(Classifier::new(engine)),
             note: None,
@@ -110,6 +100,36 @@ pub fn open_small(spec: Option<&str>, config: &Config, threads: Option<u32>) -> 
             path.display()
         )),
     }
+}
+
+/// Loads the small model at `path` in an engine of its own, at [`SMALL_CTX`] tokens of
+/// context or the model's own when it declares fewer. `context` gives the threads and flash
+/// attention; `progress` makes a load-progress callback for each attempt.
+pub(crate) fn load_small(
+    path: &Path,
+    gpu_layers: Option<u32>,
+    context: ContextOptions,
+    disk_cache: Option<DiskCacheConfig>,
+    progress: impl Fn() -> Option<ProgressFn>,
+) -> Result<(Engine, ModelInfo), EngineError> {
+    let engine = Engine::spawn(EngineConfig {
+        disk_cache,
+        max_sessions: Some(3),
+    })?;
+    let options = |n_ctx| LoadOptions {
+        gpu_layers,
+        context: ContextOptions {
+            n_ctx: Some(n_ctx),
+            ..context.clone()
+        },
+        progress: progress(),
+        ..LoadOptions::new(path)
+    };
+    let info = match engine.blocking_load(options(SMALL_CTX)) {
+        Err(EngineError::ContextTooLarge { max, .. }) => engine.blocking_load(options(max))?,
+        other => other?,
+    };
+    Ok((engine, info))
 }
 
 /// The router and the models of one session.
@@ -168,8 +188,12 @@ pub fn open_routing(
     large: Arc<dyn ModelBackend>,
 ) -> (Routing, Option<String>) {
     let mode = mode.unwrap_or(config.router.mode);
+    let asked = small_spec.is_some() || config.models.small.is_some();
     let small = match mode {
-        RouteMode::Large => Small::none("--route large: every task runs on the large model"),
+        RouteMode::Large if asked => {
+            Small::none("--route large: every task runs on the large model")
+        }
+        RouteMode::Large => Small::absent(),
         _ => open_small(small_spec, config, threads),
     };
     let note = small.note.clone();

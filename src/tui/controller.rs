@@ -365,7 +365,6 @@ impl Controller {
         // The small model loads in the background; messages sent meanwhile wait in the job
         // queue, which the host only reads once it has the agent.
         tokio::spawn(async move {
-            let explicit = flags.small_model.is_some() || config.models.small.is_some();
             let opened = tokio::task::spawn_blocking(move || {
                 open_routing(
                     flags.route,
@@ -378,7 +377,7 @@ impl Controller {
             .await;
             let agent = match opened {
                 Ok((routing, note)) => {
-                    if let Some(note) = note.filter(|_| explicit) {
+                    if let Some(note) = note {
                         let _ = ui.send(UiMsg::Notice(note));
                     }
                     agent.with_routing(routing)
