@@ -356,6 +356,10 @@ pub struct GenArgs {
     /// System message (with --chat).
     #[arg(long, value_name = "TEXT", requires = "chat")]
     pub system: Option<String>,
+    /// Print the exact prompt the model is given (the chat template's output) to stderr
+    /// before generating, e.g. `lode gen --model m.gguf --chat --show-prompt "hi"`.
+    #[arg(long, requires = "chat")]
+    pub show_prompt: bool,
     /// Random seed (default: a random one, printed with --json).
     #[arg(short, long)]
     pub seed: Option<u32>,

@@ -107,6 +107,20 @@ pub struct AgentSettings {
     pub max_turns: u32,
     /// The command that proves the task done; detected from the repo when unset.
     pub test_command: Option<String>,
+    /// Whether local models' turns are held by grammar from their first token.
+    pub held_turns: HeldTurns,
+}
+
+/// `[agent] held_turns`: hold every turn of a local model to "one schema-valid tool call or a
+/// final answer" (`on`), never (`off`), or for models whose chat template has no tool support
+/// and models under 2B parameters (`auto`, the default).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HeldTurns {
+    #[default]
+    Auto,
+    On,
+    Off,
 }
 
 /// `lode review` settings (`[review]`): what the pre-commit hook does, since a hook takes no
@@ -254,6 +268,7 @@ struct AgentLayer {
     backend: Option<BackendChoice>,
     max_turns: Option<u32>,
     test_command: Option<String>,
+    held_turns: Option<HeldTurns>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -328,6 +343,7 @@ impl Config {
                 backend_chosen: false,
                 max_turns: 30,
                 test_command: None,
+                held_turns: HeldTurns::Auto,
             },
             cache: CacheConfig {
                 enabled: true,
@@ -374,6 +390,7 @@ impl Config {
         set(&mut self.agent.backend, layer.agent.backend);
         set(&mut self.agent.max_turns, layer.agent.max_turns);
         set_some(&mut self.agent.test_command, layer.agent.test_command);
+        set(&mut self.agent.held_turns, layer.agent.held_turns);
         set(&mut self.cache.enabled, layer.cache.enabled);
         set(&mut self.cache.max_mb, layer.cache.max_mb);
         let r = layer.review;

@@ -105,6 +105,9 @@ fn run_inner(options: &RunOptions, config: &Config) -> Result<u8, (u8, String)> 
         OpenError::NoModel(m) => (exit::NO_MODEL, m),
         OpenError::Config(m) => (exit::USAGE, m),
     })?;
+    if let Some(mode) = backend.turn_mode() {
+        eprintln!("lode: {}: {mode}", backend.model_name());
+    }
     let flags = &options.backend;
     let (routing, note) = open_routing(
         flags.route,

@@ -38,6 +38,10 @@ pub struct TurnStats {
     pub prompt_messages: u32,
     #[serde(default)]
     pub prompt_tool_results: u32,
+    /// Tool calls in this turn that could not run as written: unreadable markup, an unknown
+    /// tool, or arguments that do not match the tool's schema.
+    #[serde(default)]
+    pub malformed_calls: u32,
     /// Which backend produced the turn (`local`, `openai`, `scripted`).
     pub backend: String,
     /// The model's display name.

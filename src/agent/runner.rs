@@ -200,6 +200,16 @@ impl Agent {
                     return Ok((Outcome::NotAchieved, message));
                 }
             };
+            let mut completion = completion;
+            // Every call that cannot run as written counts: unreadable ones and ones whose
+            // tool or arguments do not check out.
+            let invalid = completion
+                .tool_calls
+                .iter()
+                .filter(|call| toolcall::validate(call, &self.offered).is_err())
+                .count();
+            completion.stats.malformed_calls =
+                u32::try_from(completion.malformed.len() + invalid).unwrap_or(u32::MAX);
             self.emit(AgentEvent::TurnStats {
                 stats: completion.stats.clone(),
             });
@@ -237,6 +247,13 @@ impl Agent {
                 continue;
             }
             if !completion.tool_calls.is_empty() {
+                continue;
+            }
+            if completion.stop == StopReason::Repetition {
+                self.messages.push(Message::user(
+                    "You were repeating the same text over and over, so your answer was stopped. \
+                     Do not repeat yourself: call a tool, or give a short final answer.",
+                ));
                 continue;
             }
             if completion.stop == StopReason::Length {
@@ -285,12 +302,7 @@ impl Agent {
             tools: self.offered.clone(),
             temperature: self.options.temperature,
             seed: None,
-            // One answer may use at most a quarter of the context, so a rambling turn cannot
-            // crowd out the conversation it belongs to.
-            max_tokens: match self.backend.context_length() {
-                Some(n) => self.options.max_tokens.min((n / 4).max(256)),
-                None => self.options.max_tokens,
-            },
+            max_tokens: self.turn_tokens(),
             stable_prefix_messages: 1,
             answer_schema: self.options.answer_schema.clone(),
             // A caller that wants an answer in a set shape gets one, even at the budget's end.
@@ -338,6 +350,20 @@ impl Agent {
                 }
             }
         }
+    }
+
+    /// Tokens one turn may generate. One answer may use at most a quarter of the context, so
+    /// a rambling turn cannot crowd out the conversation it belongs to — but never less than
+    /// the longest answer the answer schema admits, so a held answer always completes.
+    fn turn_tokens(&self) -> u32 {
+        let cap = match self.backend.context_length() {
+            Some(n) => self.options.max_tokens.min((n / 4).max(256)),
+            None => self.options.max_tokens,
+        };
+        let answer = self.options.answer_schema.as_ref().map_or(0, |schema| {
+            u32::try_from(toolcall::worst_case(schema, 0).saturating_add(16)).unwrap_or(u32::MAX)
+        });
+        cap.max(answer)
     }
 
     /// Validates, authorises and runs one call; returns what the model gets back.

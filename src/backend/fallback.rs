@@ -249,6 +249,10 @@ impl ModelBackend for FallbackBackend {
         self.current().model_name()
     }
 
+    fn turn_mode(&self) -> Option<String> {
+        self.current().turn_mode()
+    }
+
     /// The smaller of the two, once the fallback is open: the conversation must fit either.
     fn context_length(&self) -> Option<u32> {
         let fallback = self.lock().fallback.clone();

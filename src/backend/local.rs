@@ -5,19 +5,24 @@
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::agent::toolcall::{self, CallFormat};
+use crate::agent::toolcall::{self, CallFormat, HeldAnswer, HeldTool};
 use crate::backend::{
-    BackendError, BackendFuture, ChatRequest, Completion, Message, ModelBackend, ModelEvent, Role,
+    BackendError, BackendFuture, ChatRequest, Completion, Message, ModelBackend, ModelEvent,
     StopReason,
 };
-use crate::engine::model::TemplateKind;
+use crate::config::HeldTurns;
 use crate::engine::template::RenderOptions;
 use crate::engine::textstream::TextStream;
 use crate::engine::{
-    json_schema_gbnf, CancelFlag, Engine, FinishReason, GenEvent, GenerateRequest, ModelInfo,
-    Persist, Prompt, SamplingParams, Speculation,
+    bounded_json_gbnf, CancelFlag, Engine, EngineError, FinishReason, GenEvent, GenerateRequest,
+    Grammar, ModelInfo, Persist, Prompt, SamplingParams, Speculation,
 };
 use crate::tools::ToolSpec;
+
+mod shape;
+mod turns;
+pub use shape::{tool_schemas, PromptShape};
+pub use turns::{TurnMode, SMALL_MODEL_PARAMS};
 
 /// The KV session agent turns run in: one conversation, one growing prefix.
 const SESSION: &str = "agent";
@@ -26,18 +31,21 @@ const SESSION: &str = "agent";
 pub struct LocalBackend {
     engine: Engine,
     info: ModelInfo,
-    format: CallFormat,
+    shape: PromptShape,
+    turns: TurnMode,
     speculation: Speculation,
 }
 
 impl LocalBackend {
     /// Wraps an engine that has `info`'s model loaded.
     pub fn new(engine: Engine, info: ModelInfo) -> Self {
-        let format = CallFormat::detect(info.chat_template.as_deref().unwrap_or_default());
+        let shape = PromptShape::for_model(&info);
+        let turns = TurnMode::choose(HeldTurns::Auto, &info, &shape);
         Self {
             engine,
             info,
-            format,
+            shape,
+            turns,
             speculation: Speculation::Off,
         }
     }
@@ -49,60 +57,95 @@ impl LocalBackend {
         self
     }
 
-    /// The tool-call format this model's template speaks.
+    /// The tool-call format this model is prompted with and parsed in.
     pub fn call_format(&self) -> CallFormat {
-        self.format
+        self.shape.format()
     }
 
-    /// Messages in the shape chat templates expect.
-    pub fn template_messages(&self, messages: &[Message]) -> Vec<serde_json::Value> {
-        let native_calls = self.info.template == TemplateKind::Jinja;
-        messages
-            .iter()
-            .map(|m| match m.role {
-                Role::Assistant if !m.tool_calls.is_empty() && native_calls => {
-                    let calls: Vec<serde_json::Value> = m
-                        .tool_calls
-                        .iter()
-                        .map(|c| {
-                            let args = serde_json::from_str::<serde_json::Value>(&c.arguments)
-                                .unwrap_or_else(|_| serde_json::Value::String(c.arguments.clone()));
-                            serde_json::json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": args}})
-                        })
-                        .collect();
-                    serde_json::json!({"role": "assistant", "content": m.content, "tool_calls": calls})
-                }
-                Role::Assistant if !m.tool_calls.is_empty() => {
-                    // Built-in templates know only role and content: write the calls in.
-                    let calls = toolcall::render_calls(self.format, &m.tool_calls);
-                    let content = if m.content.is_empty() {
-                        calls
-                    } else {
-                        format!("{}\n{calls}", m.content)
-                    };
-                    serde_json::json!({"role": "assistant", "content": content})
-                }
-                Role::Tool => serde_json::json!({
-                    "role": "tool",
-                    "content": m.content,
-                    "tool_call_id": m.tool_call_id,
-                    "name": m.name,
-                }),
-                role => serde_json::json!({"role": role, "content": m.content}),
-            })
-            .collect()
+    /// How prompts are shaped for this model's template (what lode supplies itself).
+    pub fn prompt_shape(&self) -> PromptShape {
+        self.shape
     }
-}
 
-/// Tool specs in the OpenAI function shape chat templates expect.
-pub fn tool_schemas(tools: &[ToolSpec]) -> Vec<serde_json::Value> {
-    tools
-        .iter()
-        .map(|t| {
-            serde_json::json!({"type": "function", "function": {
-                "name": t.name, "description": t.description, "parameters": t.parameters}})
+    /// Messages in the shape the model's chat template expects, with the tool definitions,
+    /// calls and results it cannot render written in.
+    pub fn template_messages(
+        &self,
+        messages: &[Message],
+        tools: &[ToolSpec],
+    ) -> Vec<serde_json::Value> {
+        self.shape.messages(messages, tools)
+    }
+
+    /// The conversation rendered exactly as the model will be given it.
+    pub fn render_prompt(&self, request: &ChatRequest) -> Result<String, BackendError> {
+        Ok(self.engine.blocking_render(
+            self.template_messages(&request.messages, &request.tools),
+            self.render_options(&request.tools),
+        )?)
+    }
+
+    /// How this model's turns are constrained.
+    pub fn turn_mode(&self) -> &TurnMode {
+        &self.turns
+    }
+
+    /// Chooses held or free turns by `setting` (`auto` by default).
+    pub fn with_held_turns(mut self, setting: HeldTurns) -> Self {
+        self.turns = TurnMode::choose(setting, &self.info, &self.shape);
+        self
+    }
+
+    /// The grammar a turn is sampled under.
+    fn grammar(&self, request: &ChatRequest) -> Result<Option<Grammar>, BackendError> {
+        let format = self.shape.format();
+        // The last turn of a budget with an answer schema may only answer.
+        let tools: &[ToolSpec] = if request.answer_now {
+            &[]
+        } else {
+            &request.tools
+        };
+        let answer = request
+            .answer_schema
+            .as_ref()
+            .map(bounded_json_gbnf)
+            .transpose()?;
+        if self.turns.is_held() {
+            // Arguments are bounded so that one call always closes within the turn.
+            let budget = request.max_tokens as usize;
+            let held = tools
+                .iter()
+                .map(|spec| {
+                    Ok(HeldTool {
+                        spec,
+                        arguments_gbnf: bounded_json_gbnf(&toolcall::bounded_arguments(
+                            &spec.parameters,
+                            budget,
+                        ))?,
+                    })
+                })
+                .collect::<Result<Vec<_>, EngineError>>()?;
+            let answer = match &answer {
+                Some(gbnf) => HeldAnswer::Gbnf(gbnf),
+                None => HeldAnswer::Prose,
+            };
+            return Ok(Some(toolcall::held_grammar(format, &held, answer)));
+        }
+        // An answer schema holds the whole turn from its first token: calls or the answer.
+        // Without one, prose is free and only a started call is held to its envelope.
+        Ok(match &answer {
+            Some(gbnf) => Some(toolcall::answer_grammar(format, tools, gbnf)),
+            None => toolcall::call_grammar(format, &request.tools),
         })
-        .collect()
+    }
+
+    fn render_options(&self, tools: &[ToolSpec]) -> RenderOptions {
+        RenderOptions {
+            add_generation_prompt: true,
+            tools: self.shape.template_tools(tools),
+            ..RenderOptions::default()
+        }
+    }
 }
 
 impl ModelBackend for LocalBackend {
@@ -118,6 +161,10 @@ impl ModelBackend for LocalBackend {
         Some(self.info.n_ctx)
     }
 
+    fn turn_mode(&self) -> Option<String> {
+        Some(self.turns.to_string())
+    }
+
     fn complete<'a>(
         &'a self,
         request: ChatRequest,
@@ -125,12 +172,8 @@ impl ModelBackend for LocalBackend {
         cancel: CancelFlag,
     ) -> BackendFuture<'a> {
         Box::pin(async move {
-            let messages = self.template_messages(&request.messages);
-            let options = RenderOptions {
-                add_generation_prompt: true,
-                tools: tool_schemas(&request.tools),
-                ..RenderOptions::default()
-            };
+            let messages = self.template_messages(&request.messages, &request.tools);
+            let options = self.render_options(&request.tools);
             // The stable prefix (system prompt + tools) is stored on disk for the next
             // process and is a checkpoint position for hybrid models.
             let persist = match request.stable_prefix_messages.min(messages.len()) {
@@ -146,20 +189,7 @@ impl ModelBackend for LocalBackend {
             } else {
                 SamplingParams::greedy()
             };
-            // An answer schema holds the whole turn from its first token: calls or the answer.
-            // Without one, prose is free and only a started call is held to its envelope.
-            let grammar = match &request.answer_schema {
-                Some(schema) => Some(toolcall::answer_grammar(
-                    self.format,
-                    if request.answer_now {
-                        &[]
-                    } else {
-                        &request.tools
-                    },
-                    &json_schema_gbnf(schema)?,
-                )),
-                None => toolcall::call_grammar(self.format, &request.tools),
-            };
+            let grammar = self.grammar(&request)?;
             let generate = GenerateRequest {
                 prompt: Prompt::Chat { messages, options },
                 sampling,
@@ -168,6 +198,7 @@ impl ModelBackend for LocalBackend {
                 grammar,
                 session: SESSION.to_string(),
                 stop_at_eog: true,
+                stop_on_loop: true,
                 disk_cache: true,
                 persist,
                 speculation: self.speculation,
@@ -175,7 +206,7 @@ impl ModelBackend for LocalBackend {
             let mut generation = self.engine.generate_with(generate, cancel)?;
             // Prose is streamed up to the first tool-call marker: the call is not for the
             // user, and a marker split across tokens is held back until it is decided.
-            let markers: Vec<String> = opening_marker(self.format)
+            let markers: Vec<String> = opening_marker(self.shape.format())
                 .map(str::to_string)
                 .into_iter()
                 .collect();
@@ -203,9 +234,10 @@ impl ModelBackend for LocalBackend {
             let stop = match completion.finish {
                 FinishReason::Cancelled => return Err(BackendError::Cancelled),
                 FinishReason::Length => StopReason::Length,
+                FinishReason::Repetition => StopReason::Repetition,
                 FinishReason::Eog | FinishReason::StopString => StopReason::Stop,
             };
-            let parsed = toolcall::parse(self.format, &completion.text);
+            let parsed = toolcall::parse(self.shape.format(), &completion.text);
             Ok(Completion {
                 text: parsed.content,
                 tool_calls: parsed.calls,

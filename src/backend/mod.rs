@@ -135,6 +135,8 @@ pub enum StopReason {
     Stop,
     /// The token budget ran out.
     Length,
+    /// The model fell into a loop (the same text over and over) and was stopped.
+    Repetition,
     /// The caller cancelled.
     Cancelled,
 }
@@ -201,6 +203,10 @@ pub trait ModelBackend: Send + Sync {
     fn model_name(&self) -> String;
     /// Context length in tokens, when known (prompt size and tool descriptions adapt to it).
     fn context_length(&self) -> Option<u32>;
+    /// How the model's turns are constrained, for the user (local models: held or free).
+    fn turn_mode(&self) -> Option<String> {
+        None
+    }
     /// Runs one turn, streaming visible text to `events`.
     fn complete<'a>(
         &'a self,

@@ -229,6 +229,8 @@ fn open_local(
         .map_err(|e| OpenError::NoModel(e.to_string()))?;
     let speculation = plan.speculation(&info);
     Ok(Arc::new(
-        LocalBackend::new(engine, info).with_speculation(speculation),
+        LocalBackend::new(engine, info)
+            .with_speculation(speculation)
+            .with_held_turns(config.agent.held_turns),
     ))
 }

@@ -51,13 +51,16 @@ pub fn run(args: &GenArgs, config: &Config, out: &mut dyn Write) -> Result<(), C
             messages.push(serde_json::json!({"role": "system", "content": system}));
         }
         messages.push(serde_json::json!({"role": "user", "content": prompt_text}));
-        Prompt::Chat {
-            messages,
-            options: RenderOptions {
-                add_generation_prompt: true,
-                ..RenderOptions::default()
-            },
+        let options = RenderOptions {
+            add_generation_prompt: true,
+            ..RenderOptions::default()
+        };
+        if args.show_prompt {
+            let text = engine.blocking_render(messages.clone(), options.clone())?;
+            let mut err = std::io::stderr().lock();
+            writeln!(err, "{text}\n--- end of prompt ({}) ---", info.template)?;
         }
+        Prompt::Chat { messages, options }
     } else {
         Prompt::Text(prompt_text.clone())
     };
@@ -77,6 +80,7 @@ pub fn run(args: &GenArgs, config: &Config, out: &mut dyn Write) -> Result<(), C
         grammar,
         session: DEFAULT_SESSION.to_string(),
         stop_at_eog: true,
+        stop_on_loop: false,
         disk_cache: !args.no_cache,
         persist: if prompt_text.len() >= PERSIST_MIN_PROMPT_BYTES {
             Persist::Prompt

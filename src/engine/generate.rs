@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::cache::DiskCache;
 use crate::engine::error::EngineError;
 use crate::engine::model::{LoadedModel, ModelInfo};
+use crate::engine::repetition;
 use crate::engine::sampling::{Grammar, SamplingParams, TokenSampler};
 use crate::engine::session::{common_prefix, ids, CancelFlag, DiskPlan, Session};
 use crate::engine::spec_policy::{DraftLength, SpecPolicy};
@@ -65,6 +66,9 @@ pub struct GenerateRequest {
     pub session: String,
     /// Stop at end-of-generation tokens (off only for benchmarks that need a fixed count).
     pub stop_at_eog: bool,
+    /// Stop when the output falls into a loop (the same run of tokens over and over), with
+    /// [`FinishReason::Repetition`]; agent turns set it, raw completions do not.
+    pub stop_on_loop: bool,
     /// Consult the disk prompt cache.
     pub disk_cache: bool,
     pub persist: Persist,
@@ -123,6 +127,7 @@ impl GenerateRequest {
             grammar: None,
             session: DEFAULT_SESSION.to_string(),
             stop_at_eog: true,
+            stop_on_loop: false,
             disk_cache: true,
             persist: Persist::Nothing,
             speculation: Speculation::Off,
@@ -143,6 +148,8 @@ pub enum FinishReason {
     StopString,
     /// `max_tokens` (or the context) ran out.
     Length,
+    /// The output fell into a loop and was stopped (only with `stop_on_loop`).
+    Repetition,
     /// The caller cancelled.
     Cancelled,
 }
@@ -227,6 +234,7 @@ pub fn generate(
     let mut out = Output {
         vocab,
         stop_at_eog: request.stop_at_eog,
+        stop_on_loop: request.stop_on_loop,
         stream: TextStream::new(&request.stop),
         generated: Vec::new(),
         piece: Vec::new(),
@@ -315,6 +323,7 @@ fn plain_decode(
 pub(crate) struct Output<'v, 'f> {
     vocab: LlamaVocab<'v>,
     stop_at_eog: bool,
+    stop_on_loop: bool,
     stream: TextStream,
     generated: Vec<LlamaToken>,
     piece: Vec<u8>,
@@ -338,6 +347,9 @@ impl Output<'_, '_> {
         }
         if pushed.stopped {
             return Some(FinishReason::StopString);
+        }
+        if self.stop_on_loop && repetition::looping(&self.generated).is_some() {
+            return Some(FinishReason::Repetition);
         }
         (self.generated.len() >= self.budget).then_some(FinishReason::Length)
     }

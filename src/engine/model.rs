@@ -16,6 +16,8 @@ use crate::engine::backend::backend;
 use crate::engine::error::EngineError;
 use crate::engine::options::{ContextOptions, LoadOptions, DEFAULT_MAX_CTX};
 use crate::engine::spec_policy::CostTable;
+use crate::engine::template::builtin::Family;
+use crate::engine::template::caps::TemplateCaps;
 use crate::engine::template::{ChatTemplate, RenderOptions, SpecialTokens};
 use crate::gguf::{self, GgufFile};
 
@@ -60,21 +62,41 @@ pub struct ModelInfo {
     pub draft: Option<String>,
     /// Which chat template renders conversations.
     pub template: TemplateKind,
+    /// What that template renders of a tool conversation (probed at load); callers supply
+    /// the rest themselves.
+    pub template_caps: TemplateCaps,
     /// The model's own template source, if it has one (tool-call formats are read from it).
     #[serde(skip)]
     pub chat_template: Option<String>,
 }
 
 /// Where the chat formatting comes from.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TemplateKind {
     /// The model's own Jinja template, rendered by minijinja.
     Jinja,
     /// The model's template failed to compile; llama.cpp's built-in template picked from it.
     Builtin,
-    /// The model has no template; ChatML.
-    Chatml,
+    /// The model has no template (or one nothing can render): lode's template for the
+    /// family its architecture and vocabulary name.
+    Family(Family),
+}
+
+impl std::fmt::Display for TemplateKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Jinja => f.write_str("the model's own"),
+            Self::Builtin => f.write_str("llama.cpp's built-in (the model's did not compile)"),
+            Self::Family(family) => {
+                let name = serde_json::to_value(family)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                write!(f, "lode's {name} (the model has none)")
+            }
+        }
+    }
 }
 
 /// A model loaded in llama.cpp plus everything needed to prompt it.
@@ -197,7 +219,15 @@ pub fn load(mut options: LoadOptions) -> Result<LoadedModel, EngineError> {
     } else {
         MemoryKind::Attention
     };
-    let (format, template) = chat_format(&model, &header);
+    let (format, template) = chat_format(&model, &header, &arch_name);
+    let template_caps = match &format {
+        ChatFormat::Jinja(t) => TemplateCaps::probe(t),
+        // llama.cpp's built-ins render roles and content only.
+        ChatFormat::Builtin(_) => TemplateCaps {
+            system: true,
+            ..TemplateCaps::default()
+        },
+    };
     let name = header
         .get_str("general.name")
         .map(str::to_string)
@@ -219,6 +249,7 @@ pub fn load(mut options: LoadOptions) -> Result<LoadedModel, EngineError> {
         gpu: backend.supports_gpu_offload() && options.gpu_layers != Some(0),
         draft: None,
         template,
+        template_caps,
         chat_template: header
             .get_str("tokenizer.chat_template")
             .map(str::to_string),
@@ -233,26 +264,31 @@ pub fn load(mut options: LoadOptions) -> Result<LoadedModel, EngineError> {
     })
 }
 
-fn chat_format(model: &LlamaModel, header: &GgufFile) -> (ChatFormat, TemplateKind) {
+fn chat_format(model: &LlamaModel, header: &GgufFile, arch: &str) -> (ChatFormat, TemplateKind) {
+    let bos = token_text(model, header, "tokenizer.ggml.bos_token_id");
     let special = SpecialTokens {
-        bos: token_text(model, header, "tokenizer.ggml.bos_token_id"),
+        bos: bos.clone(),
         eos: token_text(model, header, "tokenizer.ggml.eos_token_id"),
     };
+    let family = || {
+        // A turn marker the model was trained on is one special token, not its spelling.
+        let vocab = model.vocab();
+        let has_token = |text: &str| vocab.tokenize(text.as_bytes(), false, true).len() == 1;
+        let family = Family::detect(arch, has_token);
+        (
+            ChatFormat::Jinja(family.template(&bos)),
+            TemplateKind::Family(family),
+        )
+    };
     match header.get_str("tokenizer.chat_template") {
-        None => (
-            ChatFormat::Jinja(ChatTemplate::chatml()),
-            TemplateKind::Chatml,
-        ),
+        None => family(),
         Some(source) => match ChatTemplate::new(source, special) {
             Ok(template) => (ChatFormat::Jinja(template), TemplateKind::Jinja),
             // A template minijinja cannot compile may still match one of llama.cpp's
-            // built-ins by its markers; failing that, ChatML is the common denominator.
+            // built-ins by its markers; failing that, the family's own turns.
             Err(_) => match model.chat_template(None) {
                 Ok(builtin) => (ChatFormat::Builtin(builtin), TemplateKind::Builtin),
-                Err(_) => (
-                    ChatFormat::Jinja(ChatTemplate::chatml()),
-                    TemplateKind::Chatml,
-                ),
+                Err(_) => family(),
             },
         },
     }

@@ -118,6 +118,26 @@ pub fn json_schema_gbnf(schema: &serde_json::Value) -> Result<String, EngineErro
     })
 }
 
+/// [`json_schema_gbnf`] with whitespace between tokens limited to one space, for grammars
+/// lode imposes on an answer and bounds by length: the converter's own rule lets every gap
+/// take up to 22 characters (newlines and indentation), which would dominate the longest
+/// answer a bounded schema admits and so the token budget it needs.
+pub fn bounded_json_gbnf(schema: &serde_json::Value) -> Result<String, EngineError> {
+    let gbnf = json_schema_gbnf(schema)?;
+    Ok(gbnf
+        .lines()
+        .map(|line| {
+            if line.starts_with("space ::=") {
+                "space ::= | \" \""
+            } else {
+                line
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n")
+}
+
 /// Picks tokens: the grammar (if any) masks the candidates, then penalties and greedy or
 /// the stochastic filters choose.
 ///

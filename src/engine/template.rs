@@ -21,6 +21,8 @@ use minijinja::value::{Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, Output, State};
 use serde::{Deserialize, Serialize};
 
+pub mod builtin;
+pub mod caps;
 mod json;
 mod strftime;
 

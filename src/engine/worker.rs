@@ -23,6 +23,7 @@ use crate::engine::options::{ContextOptions, LoadOptions};
 use crate::engine::session::{CancelFlag, Session, SessionKind};
 use crate::engine::spec_policy::{CostTable, DraftLength, SpecPolicy};
 use crate::engine::speculative;
+use crate::engine::template::RenderOptions;
 
 /// Engine-wide settings.
 #[derive(Clone, Debug, Default)]
@@ -71,6 +72,11 @@ enum Command {
         mtp: bool,
         reps: usize,
         reply: oneshot::Sender<Result<Calibration, EngineError>>,
+    },
+    Render {
+        messages: Vec<serde_json::Value>,
+        options: RenderOptions,
+        reply: oneshot::Sender<Result<String, EngineError>>,
     },
 }
 
@@ -185,6 +191,24 @@ impl Engine {
             .map_err(|_| EngineError::WorkerGone)?
     }
 
+    /// Renders a conversation with the loaded model's chat template: the exact text a
+    /// [`Prompt::Chat`](crate::engine::Prompt::Chat) request is given.
+    pub fn blocking_render(
+        &self,
+        messages: Vec<serde_json::Value>,
+        options: RenderOptions,
+    ) -> Result<String, EngineError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Render {
+            messages,
+            options,
+            reply,
+        })?;
+        answer
+            .blocking_recv()
+            .map_err(|_| EngineError::WorkerGone)?
+    }
+
     /// Frees a session's context and its cached prefix.
     pub fn blocking_drop_session(&self, session: impl Into<String>) -> Result<(), EngineError> {
         let (reply, answer) = oneshot::channel();
@@ -277,6 +301,9 @@ fn refuse(command: Command) {
         Command::Calibrate { reply, .. } => {
             let _ = reply.send(Err(EngineError::NoModel));
         }
+        Command::Render { reply, .. } => {
+            let _ = reply.send(Err(EngineError::NoModel));
+        }
     }
 }
 
@@ -316,6 +343,13 @@ fn serve(
             }
             Command::Calibrate { mtp, reps, reply } => {
                 let _ = reply.send(calibrate(loaded, draft, mtp, reps));
+            }
+            Command::Render {
+                messages,
+                options,
+                reply,
+            } => {
+                let _ = reply.send(loaded.render_chat(&messages, &options));
             }
             Command::Generate {
                 request,

@@ -112,10 +112,21 @@ pub struct Finding {
     pub moved_from: Option<u32>,
 }
 
+/// Most findings one answer may hold, and the longest title, detail and suggestion: bounds
+/// that make the longest answer the schema admits fit the answer's token budget, so a
+/// model that rambles inside a string is cut at the bound and the answer still completes.
+pub const MAX_FINDINGS: usize = 5;
+const MAX_TITLE: usize = 80;
+const MAX_DETAIL: usize = 240;
+const MAX_SUGGESTION: usize = 160;
+/// Paths are the changed files when there are any; otherwise at most this long.
+const MAX_PATH: usize = 200;
+
 /// JSON schema of the model's final answer: `{"findings": [{path, line, severity, title,
-/// detail, suggestion?}]}`. It is turned into a llama.cpp grammar, so it keeps to plain
-/// features (no `$ref`, `pattern`, `maxLength`), and declares properties in the order the model
-/// should write them. `path` is limited to the changed files when there are any.
+/// detail, suggestion?}]}`, every string and the list bounded (above). It is turned into a
+/// llama.cpp grammar, so it keeps to plain features (no `$ref`, no `pattern`), and declares
+/// properties in the order the model should write them. `path` is limited to the changed
+/// files when there are any.
 pub fn answer_schema(paths: &[String]) -> Value {
     let mut unique: Vec<&String> = Vec::new();
     for p in paths {
@@ -124,7 +135,7 @@ pub fn answer_schema(paths: &[String]) -> Value {
         }
     }
     let path = if unique.is_empty() {
-        json!({"type": "string"})
+        json!({"type": "string", "maxLength": MAX_PATH})
     } else {
         json!({"type": "string", "enum": unique})
     };
@@ -133,15 +144,16 @@ pub fn answer_schema(paths: &[String]) -> Value {
         "properties": {
             "findings": {
                 "type": "array",
+                "maxItems": MAX_FINDINGS,
                 "items": {
                     "type": "object",
                     "properties": {
                         "path": path,
-                        "line": {"type": "integer", "minimum": 0},
+                        "line": {"type": "integer", "minimum": 0, "maximum": 9_999_999},
                         "severity": {"type": "string", "enum": ["error", "warning", "note"]},
-                        "title": {"type": "string"},
-                        "detail": {"type": "string"},
-                        "suggestion": {"type": "string"}
+                        "title": {"type": "string", "maxLength": MAX_TITLE},
+                        "detail": {"type": "string", "maxLength": MAX_DETAIL},
+                        "suggestion": {"type": "string", "maxLength": MAX_SUGGESTION}
                     },
                     "required": ["path", "line", "severity", "title", "detail"],
                     "additionalProperties": false

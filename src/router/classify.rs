@@ -143,6 +143,7 @@ fn generate_request(request: &str, summary: &str) -> GenerateRequest {
         grammar: Some(grammar()),
         session: SESSION.to_string(),
         stop_at_eog: true,
+        stop_on_loop: false,
         disk_cache: true,
         persist: Persist::PrefixMessages(1),
         speculation: Speculation::Off,

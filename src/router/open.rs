@@ -91,7 +91,9 @@ pub fn open_small(spec: Option<&str>, config: &Config, threads: Option<u32>) -> 
     );
     match loaded {
         Ok((engine, info)) => Small {
-            backend: Some(Arc::new(LocalBackend::new(engine.clone(), info))),
+            backend: Some(Arc::new(
+                LocalBackend::new(engine.clone(), info).with_held_turns(config.agent.held_turns),
+            )),
             classifier: Some(Classifier::new(engine)),
             note: None,
         },

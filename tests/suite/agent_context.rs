@@ -88,7 +88,7 @@ fn prefix_is_byte_stable_and_cached_across_five_turns() {
         };
         let rendered = template
             .render_json(
-                &backend.template_messages(&messages),
+                &backend.template_messages(&messages, &offered),
                 &RenderOptions {
                     add_generation_prompt: true,
                     tools: lode::backend::local::tool_schemas(&offered),

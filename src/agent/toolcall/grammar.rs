@@ -70,7 +70,7 @@ pub fn call_grammar(format: CallFormat, tools: &[ToolSpec]) -> Option<Grammar> {
 
 /// What the converted answer grammar's rule names are prefixed with, so they cannot collide
 /// with the call grammar's (both define `string`, `value` and the like).
-const ANSWER_PREFIX: &str = "answer-";
+pub(super) const ANSWER_PREFIX: &str = "answer-";
 
 /// A grammar enforced from the first token: either tool calls in `format`'s envelope (as
 /// [`call_grammar`] holds them) or a final answer matching `answer_gbnf`, the GBNF of a JSON
@@ -194,7 +194,7 @@ fn name_alternatives(tools: &[ToolSpec]) -> String {
 }
 
 /// `text` as a GBNF string literal.
-fn gbnf_literal(text: &str) -> String {
+pub(super) fn gbnf_literal(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
     for c in text.chars() {

@@ -12,6 +12,7 @@
 
 mod formats;
 mod grammar;
+mod held;
 mod json;
 #[cfg(test)]
 mod tests;
@@ -22,6 +23,7 @@ use serde::Serialize;
 use crate::backend::ToolCall;
 
 pub use grammar::{answer_grammar, call_grammar, envelope_gbnf};
+pub use held::{bounded_arguments, held_grammar, worst_case, HeldAnswer, HeldTool};
 pub use validate::validate;
 
 /// The markup a model family uses for tool calls.

@@ -220,8 +220,23 @@ fn answer_schema_accepts_findings_and_rejects_the_rest() {
     let open = answer_schema(&[]);
     assert_eq!(
         open["properties"]["findings"]["items"]["properties"]["path"],
-        json!({"type": "string"})
+        json!({"type": "string", "maxLength": 200})
     );
+}
+
+#[test]
+fn the_longest_answer_fits_the_answer_budget() {
+    // Bounded strings and a bounded list: the longest answer the grammar admits is finite,
+    // and the agent gives the turn at least that many tokens.
+    let paths: Vec<String> = (0..40).map(|i| format!("src/module_{i}/file.rs")).collect();
+    let worst = crate::agent::toolcall::worst_case(&answer_schema(&paths), 0);
+    assert!(worst < 4_000, "{worst}");
+    let too_many = json!({"findings": vec![json!({"path": "src/a.rs", "line": 1, "severity": "note", "title": "t", "detail": "d"}); MAX_FINDINGS + 1]});
+    let schema = answer_schema(&["src/a.rs".to_string()]);
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    assert!(!validator.is_valid(&too_many));
+    let long_title = json!({"findings": [{"path": "src/a.rs", "line": 1, "severity": "note", "title": "x".repeat(81), "detail": "d"}]});
+    assert!(!validator.is_valid(&long_title));
 }
 
 #[test]
