@@ -105,6 +105,7 @@ fn conversation(salt: usize) -> ChatRequest {
         stable_prefix_messages: 1,
         answer_schema: None,
         answer_now: false,
+        task_turn: 0,
     }
 }
 

@@ -185,7 +185,7 @@ impl Agent {
                 context::compact(&mut self.messages, &self.offered, limit);
             }
             let completion = match self
-                .model_turn(commands, turn == self.options.max_turns)
+                .model_turn(commands, turn, turn == self.options.max_turns)
                 .await?
             {
                 Ok(completion) => completion,
@@ -295,6 +295,7 @@ impl Agent {
     async fn model_turn(
         &mut self,
         commands: &mut UnboundedReceiver<AgentCommand>,
+        turn: u32,
         last_turn: bool,
     ) -> Result<Result<crate::backend::Completion, BackendError>, Interrupt> {
         let request = ChatRequest {
@@ -307,6 +308,7 @@ impl Agent {
             answer_schema: self.options.answer_schema.clone(),
             // A caller that wants an answer in a set shape gets one, even at the budget's end.
             answer_now: last_turn && self.options.answer_schema.is_some(),
+            task_turn: turn,
         };
         let counts = (
             u32::try_from(request.messages.len()).unwrap_or(u32::MAX),

@@ -127,6 +127,8 @@ impl LocalBackend {
                 .collect::<Result<Vec<_>, EngineError>>()?;
             let answer = match &answer {
                 Some(gbnf) => HeldAnswer::Gbnf(gbnf),
+                // A task's first turn looks before it answers: small models otherwise guess.
+                None if request.task_turn == 1 && !held.is_empty() => HeldAnswer::CallRequired,
                 None => HeldAnswer::Prose,
             };
             return Ok(Some(toolcall::held_grammar(format, &held, answer)));

@@ -110,6 +110,9 @@ pub struct ChatRequest {
     /// This turn must be the final answer, without tool calls (the last turn of a budget):
     /// local models are held to the answer schema alone, servers get `tool_choice: none`.
     pub answer_now: bool,
+    /// Which turn of the current task this is, from 1 (0: not part of a task). Held turns on
+    /// small local models must call a tool on a task's first turn: look before answering.
+    pub task_turn: u32,
 }
 
 /// Streamed output of a model turn.

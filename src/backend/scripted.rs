@@ -212,6 +212,7 @@ mod tests {
             stable_prefix_messages: 1,
             answer_schema: None,
             answer_now: false,
+            task_turn: 0,
         }
     }
 

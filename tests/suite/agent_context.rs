@@ -85,6 +85,7 @@ fn prefix_is_byte_stable_and_cached_across_five_turns() {
             stable_prefix_messages: 1,
             answer_schema: None,
             answer_now: false,
+            task_turn: 0,
         };
         let rendered = template
             .render_json(

@@ -71,6 +71,7 @@ fn request(tools: &[ToolSpec], schema: serde_json::Value, seed: u32) -> ChatRequ
         stable_prefix_messages: 0,
         answer_schema: Some(schema),
         answer_now: false,
+        task_turn: 0,
     }
 }
 

@@ -41,6 +41,8 @@ pub enum HeldAnswer<'a> {
     Prose,
     /// JSON matching a schema: its GBNF as llama.cpp's converter writes it, root `root`.
     Gbnf(&'a str),
+    /// No answer: the turn must call a tool.
+    CallRequired,
 }
 
 /// One tool as a held turn offers it: the spec and the GBNF of its bounded argument schema
@@ -57,18 +59,28 @@ pub fn held_grammar(format: CallFormat, tools: &[HeldTool<'_>], answer: HeldAnsw
     let answer_rule = match answer {
         HeldAnswer::Prose => {
             text.push_str(&prose_rules(format));
-            "answer"
+            Some("answer")
         }
         HeldAnswer::Gbnf(gbnf) => {
             text.push_str(&prefix_rules(gbnf, ANSWER_PREFIX));
-            "answer-root"
+            Some("answer-root")
         }
+        HeldAnswer::CallRequired if tools.is_empty() => {
+            text.push_str(&prose_rules(format));
+            Some("answer")
+        }
+        HeldAnswer::CallRequired => None,
     };
-    let root = if tools.is_empty() {
-        format!("root ::= {answer_rule}\n")
-    } else {
-        text.push_str(&call_rules(format, tools));
-        format!("root ::= envelope | {answer_rule}\n")
+    let root = match answer_rule {
+        Some(answer) if tools.is_empty() => format!("root ::= {answer}\n"),
+        Some(answer) => {
+            text.push_str(&call_rules(format, tools));
+            format!("root ::= envelope | {answer}\n")
+        }
+        None => {
+            text.push_str(&call_rules(format, tools));
+            "root ::= envelope\n".to_string()
+        }
     };
     Grammar::Gbnf {
         text: root + &text,

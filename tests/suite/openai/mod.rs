@@ -48,6 +48,7 @@ fn request(messages: Vec<Message>) -> ChatRequest {
         stable_prefix_messages: 1,
         answer_schema: None,
         answer_now: false,
+        task_turn: 0,
     }
 }
 

@@ -34,6 +34,7 @@ fn chat(messages: Vec<Message>) -> ChatRequest {
         stable_prefix_messages: 1,
         answer_schema: None,
         answer_now: false,
+        task_turn: 0,
     }
 }
 
