@@ -13,6 +13,7 @@ use crate::backend::{
 use crate::config::HeldTurns;
 use crate::engine::template::RenderOptions;
 use crate::engine::textstream::TextStream;
+use crate::engine::OnLoop;
 use crate::engine::{
     bounded_json_gbnf, CancelFlag, Engine, EngineError, FinishReason, GenEvent, GenerateRequest,
     Grammar, ModelInfo, Persist, Prompt, SamplingParams, Speculation,
@@ -200,7 +201,13 @@ impl ModelBackend for LocalBackend {
                 grammar,
                 session: SESSION.to_string(),
                 stop_at_eog: true,
-                stop_on_loop: true,
+                // A looping answer that must come back whole is closed; anything else stops and
+                // the model is told.
+                on_loop: if request.answer_schema.is_some() {
+                    OnLoop::Close
+                } else {
+                    OnLoop::Stop
+                },
                 disk_cache: true,
                 persist,
                 speculation: self.speculation,

@@ -80,7 +80,7 @@ pub fn run(args: &GenArgs, config: &Config, out: &mut dyn Write) -> Result<(), C
         grammar,
         session: DEFAULT_SESSION.to_string(),
         stop_at_eog: true,
-        stop_on_loop: false,
+        on_loop: crate::engine::OnLoop::Continue,
         disk_cache: !args.no_cache,
         persist: if prompt_text.len() >= PERSIST_MIN_PROMPT_BYTES {
             Persist::Prompt

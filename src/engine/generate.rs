@@ -66,13 +66,26 @@ pub struct GenerateRequest {
     pub session: String,
     /// Stop at end-of-generation tokens (off only for benchmarks that need a fixed count).
     pub stop_at_eog: bool,
-    /// Stop when the output falls into a loop (the same run of tokens over and over), with
-    /// [`FinishReason::Repetition`]; agent turns set it, raw completions do not.
-    pub stop_on_loop: bool,
+    /// What to do when the output falls into a loop (the same run of tokens over and over).
+    pub on_loop: OnLoop,
     /// Consult the disk prompt cache.
     pub disk_cache: bool,
     pub persist: Persist,
     pub speculation: Speculation,
+}
+
+/// What a generation does when its output falls into a loop.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnLoop {
+    /// Nothing: raw completions write what the model writes.
+    #[default]
+    Continue,
+    /// End with [`FinishReason::Repetition`], so the caller can tell the model.
+    Stop,
+    /// Close the answer the shortest way the grammar allows (see
+    /// [`TokenSampler::close`](crate::engine::sampling::TokenSampler::close)), for answers
+    /// that must come back complete; without a grammar held from the first token, stop.
+    Close,
 }
 
 /// How tokens are decoded after the prompt.
@@ -127,7 +140,7 @@ impl GenerateRequest {
             grammar: None,
             session: DEFAULT_SESSION.to_string(),
             stop_at_eog: true,
-            stop_on_loop: false,
+            on_loop: OnLoop::Continue,
             disk_cache: true,
             persist: Persist::Nothing,
             speculation: Speculation::Off,
@@ -234,7 +247,7 @@ pub fn generate(
     let mut out = Output {
         vocab,
         stop_at_eog: request.stop_at_eog,
-        stop_on_loop: request.stop_on_loop,
+        on_loop: request.on_loop,
         stream: TextStream::new(&request.stop),
         generated: Vec::new(),
         piece: Vec::new(),
@@ -299,6 +312,9 @@ pub fn generate(
     })
 }
 
+/// Most tokens spent closing a held answer after a loop (a few strings and brackets).
+const CLOSING_TOKENS: usize = 96;
+
 /// One token at a time: sample, emit, decode it, repeat.
 fn plain_decode(
     model: &LoadedModel,
@@ -309,8 +325,18 @@ fn plain_decode(
 ) -> Result<FinishReason, EngineError> {
     loop {
         let token = sampler.sample(&model.model, session.context(), session.logits_index())?;
-        if let Some(finish) = out.take(token) {
-            return Ok(finish);
+        match out.take(token) {
+            // A held answer stuck in a loop is closed by the grammar's shortest way out,
+            // so it still ends complete and valid.
+            Some(FinishReason::Repetition)
+                if out.on_loop == OnLoop::Close && sampler.can_close() =>
+            {
+                sampler.close(&model.model);
+                out.on_loop = OnLoop::Continue;
+                out.budget = out.budget.min(out.generated.len() + CLOSING_TOKENS);
+            }
+            Some(finish) => return Ok(finish),
+            None => {}
         }
         if cancel.is_cancelled() {
             return Ok(FinishReason::Cancelled);
@@ -323,7 +349,7 @@ fn plain_decode(
 pub(crate) struct Output<'v, 'f> {
     vocab: LlamaVocab<'v>,
     stop_at_eog: bool,
-    stop_on_loop: bool,
+    on_loop: OnLoop,
     stream: TextStream,
     generated: Vec<LlamaToken>,
     piece: Vec<u8>,
@@ -348,7 +374,7 @@ impl Output<'_, '_> {
         if pushed.stopped {
             return Some(FinishReason::StopString);
         }
-        if self.stop_on_loop && repetition::looping(&self.generated).is_some() {
+        if self.on_loop != OnLoop::Continue && repetition::looping(&self.generated).is_some() {
             return Some(FinishReason::Repetition);
         }
         (self.generated.len() >= self.budget).then_some(FinishReason::Length)

@@ -23,7 +23,9 @@ pub mod worker;
 
 pub use calibrate::Calibration;
 pub use error::EngineError;
-pub use generate::{Completion, FinishReason, GenerateRequest, Persist, Prompt, Speculation};
+pub use generate::{
+    Completion, FinishReason, GenerateRequest, OnLoop, Persist, Prompt, Speculation,
+};
 pub use model::{MemoryKind, ModelInfo};
 pub use options::{ContextOptions, FlashAttention, LoadOptions};
 pub use sampling::{bounded_json_gbnf, json_schema_gbnf, Grammar, SamplingParams};

@@ -159,6 +159,9 @@ pub struct TokenSampler {
     /// costs more than a small model's forward pass; the argmax is allowed most of the time,
     /// and when it is allowed it is exactly what greedy over the masked candidates picks.
     greedy_grammar: bool,
+    /// Per-token preference while closing a held answer (see [`TokenSampler::close`]), built
+    /// on the first call.
+    closing: Option<Vec<u8>>,
 }
 
 struct GrammarState {
@@ -211,9 +214,41 @@ impl TokenSampler {
         Ok(Self {
             argmax: grammar.is_none() && greedy,
             greedy_grammar: grammar.is_some() && greedy,
+            closing: None,
             grammar,
             rest: LlamaSampler::chain_simple(chain),
         })
+    }
+
+    /// Whether [`close`](Self::close) can end the output: only a grammar enforced from the
+    /// first token knows what a finished answer is.
+    pub fn can_close(&self) -> bool {
+        self.grammar
+            .as_ref()
+            .is_some_and(|g| !matches!(g.spec, Grammar::Lazy { .. }))
+    }
+
+    /// From now on, write the shortest way out of the grammar rather than what the model
+    /// wants: among the tokens the grammar allows, end-of-generation first, then tokens made
+    /// of closing quotes and brackets, then the model's choice. A held answer whose model
+    /// fell into a loop inside a string then still ends as a complete, valid answer instead
+    /// of running on to its bounds.
+    pub fn close(&mut self, model: &LlamaModel) {
+        if self.closing.is_some() || !self.can_close() {
+            return;
+        }
+        let vocab = model.vocab();
+        let n_vocab = usize::try_from(model.n_vocab()).unwrap_or(0);
+        let ranks = (0..n_vocab)
+            .map(|id| {
+                let token = LlamaToken::new(i32::try_from(id).unwrap_or(0));
+                if vocab.is_eog(token) {
+                    return 4;
+                }
+                closing_rank(&vocab.token_to_piece(token, false, None))
+            })
+            .collect();
+        self.closing = Some(ranks);
     }
 
     /// Chooses the next token from the logits at batch index `idx`, and records it.
@@ -223,6 +258,29 @@ impl TokenSampler {
         ctx: &LlamaContext<'_>,
         idx: i32,
     ) -> Result<LlamaToken, EngineError> {
+        if let (Some(ranks), Some(grammar)) = (&self.closing, &mut self.grammar) {
+            let mut candidates = ctx.token_data_array_ith(idx);
+            candidates.apply_sampler(&mut grammar.sampler);
+            let best = candidates
+                .data
+                .iter()
+                .filter(|d| d.logit() > f32::NEG_INFINITY)
+                .max_by(|a, b| {
+                    let rank = |d: &LlamaTokenData| {
+                        ranks.get(usize::try_from(d.id().0).unwrap_or(0)).copied()
+                    };
+                    rank(a).cmp(&rank(b)).then(a.logit().total_cmp(&b.logit()))
+                })
+                .map(LlamaTokenData::id)
+                .ok_or_else(|| EngineError::Grammar("no token satisfies the grammar".into()))?;
+            if grammar.sampler.try_accept(best).is_err() {
+                return Err(EngineError::Grammar(
+                    "the grammar refused the token it allowed".into(),
+                ));
+            }
+            grammar.accepted.push(best);
+            return Ok(best);
+        }
         if self.argmax {
             return Ok(argmax(ctx.get_logits_ith(idx)));
         }
@@ -235,12 +293,13 @@ impl TokenSampler {
                 let logits = ctx.get_logits_ith(idx);
                 let token = argmax(logits);
                 let logit = logits[usize::try_from(token.0).unwrap_or(0)];
-                let mut single = LlamaTokenDataArray::new(
-                    vec![LlamaTokenData::new(token, logit, 0.0)],
-                    false,
-                );
+                let mut single =
+                    LlamaTokenDataArray::new(vec![LlamaTokenData::new(token, logit, 0.0)], false);
                 single.apply_sampler(&mut grammar.sampler);
-                let allowed = single.data.first().is_some_and(|d| d.logit() > f32::NEG_INFINITY);
+                let allowed = single
+                    .data
+                    .first()
+                    .is_some_and(|d| d.logit() > f32::NEG_INFINITY);
                 if allowed {
                     if grammar.sampler.try_accept(token).is_ok() {
                         grammar.accepted.push(token);
@@ -299,6 +358,24 @@ impl GrammarState {
             }
         }
         Ok(())
+    }
+}
+
+/// How well a token's text closes a JSON answer: only closing quotes and brackets (3), ending
+/// in one (2), holding one (1), or none (0). Commas rank with nothing: they open more.
+fn closing_rank(piece: &[u8]) -> u8 {
+    let text = piece.trim_ascii();
+    let closer = |b: &u8| matches!(b, b'"' | b'}' | b']');
+    if text.is_empty() {
+        0
+    } else if text.iter().all(closer) {
+        3
+    } else if text.last().is_some_and(closer) {
+        2
+    } else if text.iter().any(closer) {
+        1
+    } else {
+        0
     }
 }
 

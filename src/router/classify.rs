@@ -143,7 +143,7 @@ fn generate_request(request: &str, summary: &str) -> GenerateRequest {
         grammar: Some(grammar()),
         session: SESSION.to_string(),
         stop_at_eog: true,
-        stop_on_loop: false,
+        on_loop: crate::engine::OnLoop::Continue,
         disk_cache: true,
         persist: Persist::PrefixMessages(1),
         speculation: Speculation::Off,
