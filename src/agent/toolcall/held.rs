@@ -24,7 +24,7 @@ use crate::tools::ToolSpec;
 /// Longest array a held call may write (plan steps, for instance).
 const MAX_ITEMS: usize = 12;
 /// The shortest string limit, even when the budget is smaller than the schema's keys.
-const MIN_STRING: usize = 16;
+const MIN_STRING: usize = 4;
 /// The longest string limit worth having: longer strings are file contents a held model
 /// should write with several edits.
 const MAX_STRING: usize = 4000;
@@ -190,11 +190,24 @@ fn bound(schema: &Value, limit: usize) -> Value {
         out.insert("maxLength".into(), Value::from(limit));
     }
     if is("array") {
+        // Lists shrink with the strings, so that a small budget still fits one call.
+        let most = MAX_ITEMS.min((limit / 16).max(1)) as u64;
         let own = map.get("maxItems").and_then(Value::as_u64);
-        let items = own.map_or(MAX_ITEMS as u64, |n| n.min(MAX_ITEMS as u64));
+        let items = own.map_or(most, |n| n.min(most));
         out.insert("maxItems".into(), Value::from(items));
     }
     Value::Object(out)
+}
+
+/// How a held call begins in `format`: a held turn that does not begin so is an answer, and
+/// nothing in it is a call (the grammar let calls through the envelope only).
+pub fn held_call_opening(format: CallFormat) -> &'static str {
+    match format {
+        CallFormat::Hermes => "<tool_call>",
+        CallFormat::Mistral => "[TOOL_CALLS][",
+        CallFormat::Llama3 => "<|python_tag|>",
+        CallFormat::Generic => "```json",
+    }
 }
 
 /// `envelope`: one call in the format's markup, to one of the tools, each tool's arguments
@@ -225,12 +238,13 @@ fn call_rules(format: CallFormat, tools: &[HeldTool<'_>]) -> String {
     text
 }
 
-/// `answer`: prose that does not open a call. It may not start with whitespace or with the
-/// character that opens the format's envelope, and (Hermes) never writes `<t`, so a call
-/// cannot hide inside it unchecked.
+/// `answer`: prose that does not open a call. It may not start with whitespace, with the
+/// character that opens the format's envelope, or (Hermes) with JSON — small models copy the
+/// tool list from their prompt — and never writes `<t`, so a call cannot hide inside it
+/// unchecked.
 fn prose_rules(format: CallFormat) -> String {
     match format {
-        CallFormat::Hermes => "answer ::= [^<\\x00-\\x20] answer-char* \"<\"*\n\
+        CallFormat::Hermes => "answer ::= [^<{\\[\\x00-\\x20] answer-char* \"<\"*\n\
              answer-char ::= [^<] | \"<\"+ [^t<]\n"
             .to_string(),
         CallFormat::Mistral => "answer ::= [^\\[\\x00-\\x20] [^\\x00]*\n".to_string(),

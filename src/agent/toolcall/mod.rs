@@ -23,7 +23,9 @@ use serde::Serialize;
 use crate::backend::ToolCall;
 
 pub use grammar::{answer_grammar, call_grammar, envelope_gbnf};
-pub use held::{bounded_arguments, held_grammar, worst_case, HeldAnswer, HeldTool};
+pub use held::{
+    bounded_arguments, held_call_opening, held_grammar, worst_case, HeldAnswer, HeldTool,
+};
 pub use validate::validate;
 
 /// The markup a model family uses for tool calls.
