@@ -69,7 +69,7 @@ mod tests {
 
     #[test]
     fn ordinary_text_is_not_a_loop() {
-        let text: Vec<i32> = (0..2000).map(|i| (i * 7919 % 1013) as i32).collect();
+        let text: Vec<i32> = (0..2000).map(|i| i * 7919 % 1013).collect();
         assert_eq!(looping(&toks(&text)), None);
         // Three identical closing lines inside varied text are code, not a loop.
         let mut code: Vec<i32> = (0..200).collect();

@@ -232,7 +232,7 @@ fn held_turns_on_real_models_always_parse_and_validate() {
                 let request = ChatRequest {
                     messages: vec![
                         Message::system("You are a coding agent."),
-                        Message::user(task),
+                        Message::user(*task),
                     ],
                     tools: tools.clone(),
                     temperature: 0.0,
