@@ -18,7 +18,7 @@ const MIN_SPAN: usize = 96;
 const MIN_REPEATS: usize = 4;
 
 /// The period of the loop `tokens` ends in, if they end in one: the last `p` tokens
-/// repeated back to back at least [`MIN_REPEATS`] times and over at least [`MIN_SPAN`] tokens.
+/// repeated back to back at least `MIN_REPEATS` (4) times and over at least `MIN_SPAN` (96) tokens.
 pub fn looping(tokens: &[LlamaToken]) -> Option<usize> {
     let n = tokens.len();
     (1..=MAX_PERIOD).find(|&p| {

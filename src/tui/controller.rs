@@ -342,6 +342,11 @@ impl Controller {
             system_prompt: None,
             answer_schema: None,
         };
+        if let Some(mode) = backend.turn_mode() {
+            let _ = self
+                .ui
+                .send(UiMsg::Notice(format!("{}: {mode}", backend.model_name())));
+        }
         let agent = Agent::new(
             Arc::clone(&backend),
             crate::tools::all(),
