@@ -21,6 +21,7 @@ use lode::engine::{
 use serde_json::Value;
 
 use super::common::{complete, llama_lock, lode, output};
+use super::review::{Repo, LIB};
 
 const SMOLLM2: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 const GEMMA: &str = "gemma-3-270m-Q4_K_M.gguf";
@@ -351,41 +352,14 @@ fn lode_run_on_a_real_small_model_calls_tools_and_reuses_its_prompt() {
 #[test]
 fn lode_review_on_a_real_small_model_completes_inside_its_budget() {
     let _guard = llama_lock();
-    let home = tempfile::tempdir().unwrap();
-    let repo = home.path().join("repo");
-    std::fs::create_dir_all(repo.join("src")).unwrap();
-    let git = |args: &[&str]| {
-        let (code, _, err) = output(
-            std::process::Command::new("git")
-                .current_dir(&repo)
-                .env("HOME", home.path())
-                .env("GIT_CONFIG_GLOBAL", home.path().join("gitconfig"))
-                .env("GIT_CONFIG_NOSYSTEM", "1")
-                .env("GIT_AUTHOR_NAME", "t")
-                .env("GIT_AUTHOR_EMAIL", "t@example.com")
-                .env("GIT_COMMITTER_NAME", "t")
-                .env("GIT_COMMITTER_EMAIL", "t@example.com")
-                .args(args),
-        );
-        assert_eq!(code, 0, "git {args:?}: {err}");
-    };
-    git(&["init", "-q", "-b", "main"]);
-    let lib = "pub fn add(a: i32, b: i32) -> i32 {\n    a + b\n}\n";
-    std::fs::write(repo.join("src/lib.rs"), lib).unwrap();
-    git(&["add", "."]);
-    git(&["commit", "-q", "-m", "init"]);
-    std::fs::write(repo.join("src/lib.rs"), lib.replace("a + b", "a - b")).unwrap();
-    git(&["add", "."]);
-    let (code, stdout, stderr) = output(
-        lode(home.path())
-            .current_dir(&repo)
-            .env("HOME", home.path())
-            .env("GIT_CONFIG_GLOBAL", home.path().join("gitconfig"))
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("LODE_THREADS", "2")
-            .args(["review", "--json", "--fail-on", "never", "--model"])
-            .arg(real_model(SMOLLM2)),
-    );
+    let repo = Repo::new();
+    // A one-line change, staged.
+    repo.write("src/lib.rs", &LIB.replace("a + b", "a - b"));
+    repo.git(&["add", "src/lib.rs"]);
+    let model = real_model(SMOLLM2);
+    let model = model.to_str().unwrap();
+    let (code, stdout, stderr) =
+        repo.review(None, &["--json", "--fail-on", "never", "--model", model]);
     assert_eq!(code, 0, "{stderr}");
     let report: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["complete"], true, "{stderr}\n{stdout}");

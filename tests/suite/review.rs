@@ -9,15 +9,15 @@ use serde_json::{json, Value};
 use super::common::{lode, output};
 
 /// A scratch repository with one commit of `src/lib.rs`, and a sandboxed home.
-struct Repo {
+pub(super) struct Repo {
     home: tempfile::TempDir,
     dir: PathBuf,
 }
 
-const LIB: &str = "pub fn add(a: i32, b: i32) -> i32 {\n    a + b\n}\n\npub fn mean(values: &[i32]) -> i32 {\n    values.iter().sum::<i32>() / values.len() as i32\n}\n";
+pub(super) const LIB: &str = "pub fn add(a: i32, b: i32) -> i32 {\n    a + b\n}\n\npub fn mean(values: &[i32]) -> i32 {\n    values.iter().sum::<i32>() / values.len() as i32\n}\n";
 
 impl Repo {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         let home = tempfile::tempdir().unwrap();
         let dir = home.path().join("repo");
         std::fs::create_dir_all(dir.join("src")).unwrap();
@@ -45,13 +45,13 @@ impl Repo {
         cmd
     }
 
-    fn git(&self, args: &[&str]) -> String {
+    pub(super) fn git(&self, args: &[&str]) -> String {
         let (code, out, err) = output(self.git_cmd().args(args));
         assert_eq!(code, 0, "git {args:?}: {err}");
         out
     }
 
-    fn write(&self, path: &str, text: &str) {
+    pub(super) fn write(&self, path: &str, text: &str) {
         let path = self.dir.join(path);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, text).unwrap();
@@ -70,7 +70,7 @@ impl Repo {
     }
 
     /// `lode review ARGS` in the repository, with `script` as the model.
-    fn review(&self, script: Option<&Path>, args: &[&str]) -> (i32, String, String) {
+    pub(super) fn review(&self, script: Option<&Path>, args: &[&str]) -> (i32, String, String) {
         let mut cmd = lode(self.home.path());
         cmd.current_dir(&self.dir).arg("review").args(args);
         if let Some(script) = script {
