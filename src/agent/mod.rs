@@ -10,4 +10,4 @@ pub mod toolcall;
 
 pub use events::{AgentCommand, AgentEvent, Decision, Outcome, PlanStep};
 pub use permissions::PermissionMode;
-pub use runner::{Agent, AgentOptions, Routing};
+pub use runner::{Agent, AgentOptions, Routing, REPEATED_CALL};

@@ -16,6 +16,10 @@ use crate::backend::{
 };
 use crate::tools::{Permission, Tool, ToolContext, ToolError, ToolOutput, ToolSpec};
 
+/// Added to the result of a call the model made, word for word, in its previous turn.
+pub const REPEATED_CALL: &str = "(You made this exact call in your previous turn. Use what it \
+     returned: call a different tool, change the arguments, or give your final answer.)";
+
 mod routing;
 pub use routing::Routing;
 use routing::{Lanes, Strike};
@@ -213,6 +217,19 @@ impl Agent {
             self.emit(AgentEvent::TurnStats {
                 stats: completion.stats.clone(),
             });
+            // The calls of the model's previous turn: small models repeat one call forever.
+            let previous: Vec<(String, String)> = self
+                .messages
+                .iter()
+                .rev()
+                .find(|m| m.role == Role::Assistant)
+                .map(|m| {
+                    m.tool_calls
+                        .iter()
+                        .map(|c| (c.name.clone(), c.arguments.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
             let mut assistant = Message::assistant(completion.text.clone());
             assistant.tool_calls = completion.tool_calls.clone();
             self.messages.push(assistant);
@@ -233,6 +250,11 @@ impl Agent {
                 };
                 failed_edit |= matches!(call.name.as_str(), "edit_file" | "write_file")
                     && result.starts_with("error: ");
+                let result = if previous.contains(&(call.name.clone(), call.arguments.clone())) {
+                    format!("{result}\n\n{REPEATED_CALL}")
+                } else {
+                    result
+                };
                 self.messages.push(Message::tool(call, result));
             }
             if failed_edit && self.strike(Strike::FailedEdit) {

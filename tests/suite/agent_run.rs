@@ -408,3 +408,53 @@ async fn a_cancelled_tool_call_still_gets_a_result_in_the_conversation() {
     assert_eq!(last.tool_call_id.as_deref(), Some(call.id.as_str()));
     assert_eq!(last.content, "cancelled by the user");
 }
+
+/// Small real models repeat one call turn after turn (SmolLM2-135M called `git_status` eight
+/// times); the second identical call's result says so, and a different call's does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_repeated_word_for_word_is_pointed_out_to_the_model() {
+    use lode::agent::{Agent, AgentOptions, PermissionMode, REPEATED_CALL};
+    use lode::backend::scripted::ScriptedBackend;
+    use lode::backend::Role;
+    use lode::tools::{ToolContext, Workspace};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.txt"), "alpha\n").unwrap();
+    let read = |path: &str| serde_json::json!({"tool": "read_file", "args": {"path": path}});
+    let script = dir.path().join("script.json");
+    std::fs::write(
+        &script,
+        serde_json::json!({"turns": [
+            {"calls": [read("a.txt")]},
+            {"calls": [read("a.txt")]},
+            {"calls": [read("./a.txt")]},
+            {"say": "done"}
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let backend = ScriptedBackend::load(&script).unwrap();
+    let ctx = ToolContext::new(Workspace::new(dir.path()).unwrap());
+    let options = AgentOptions {
+        mode: PermissionMode::ReadOnly,
+        max_turns: 6,
+        max_tokens: 256,
+        temperature: 0.0,
+        interactive: false,
+        cwd: dir.path().to_path_buf(),
+        system_prompt: None,
+        answer_schema: None,
+    };
+    let (events, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut agent = Agent::new(Arc::new(backend), lode::tools::all(), ctx, options, events);
+    let (_commands_tx, mut commands) = tokio::sync::mpsc::unbounded_channel();
+    agent.run_task("read a.txt", &mut commands).await;
+    let results: Vec<bool> = agent
+        .messages()
+        .iter()
+        .filter(|m| m.role == Role::Tool)
+        .map(|m| m.content.ends_with(REPEATED_CALL))
+        .collect();
+    assert_eq!(results, [false, true, false], "{:#?}", agent.messages());
+}
