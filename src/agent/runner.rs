@@ -188,7 +188,7 @@ impl Agent {
             if let Some(limit) = self.backend.context_length() {
                 context::compact(&mut self.messages, &self.offered, limit);
             }
-            let completion = match self
+            let mut completion = match self
                 .model_turn(commands, turn, turn == self.options.max_turns)
                 .await?
             {
@@ -204,7 +204,6 @@ impl Agent {
                     return Ok((Outcome::NotAchieved, message));
                 }
             };
-            let mut completion = completion;
             // Every call that cannot run as written counts: unreadable ones and ones whose
             // tool or arguments do not check out.
             let invalid = completion

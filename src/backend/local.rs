@@ -23,7 +23,7 @@ use crate::tools::ToolSpec;
 mod shape;
 mod turns;
 pub use shape::{tool_schemas, PromptShape};
-pub use turns::{TurnMode, SMALL_MODEL_PARAMS};
+pub use turns::TurnMode;
 
 /// The KV session agent turns run in: one conversation, one growing prefix.
 const SESSION: &str = "agent";
@@ -61,11 +61,6 @@ impl LocalBackend {
     /// The tool-call format this model is prompted with and parsed in.
     pub fn call_format(&self) -> CallFormat {
         self.shape.format()
-    }
-
-    /// How prompts are shaped for this model's template (what lode supplies itself).
-    pub fn prompt_shape(&self) -> PromptShape {
-        self.shape
     }
 
     /// Messages in the shape the model's chat template expects, with the tool definitions,

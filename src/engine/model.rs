@@ -88,13 +88,7 @@ impl std::fmt::Display for TemplateKind {
         match self {
             Self::Jinja => f.write_str("the model's own"),
             Self::Builtin => f.write_str("llama.cpp's built-in (the model's did not compile)"),
-            Self::Family(family) => {
-                let name = serde_json::to_value(family)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default();
-                write!(f, "lode's {name} (the model has none)")
-            }
+            Self::Family(family) => write!(f, "lode's {} (the model has none)", family.name()),
         }
     }
 }

@@ -14,7 +14,7 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 /// Copies a fixture repository into a fresh temp dir (and makes it a git repo).
-fn repo(name: &str) -> (tempfile::TempDir, PathBuf) {
+pub(super) fn repo(name: &str) -> (tempfile::TempDir, PathBuf) {
     let home = tempfile::tempdir().unwrap();
     let dest = home.path().join("repo");
     copy_dir(&fixture(&format!("repos/{name}")), &dest);
@@ -34,6 +34,39 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), target).unwrap();
         }
     }
+}
+
+/// An agent over `dir` whose model is the script at `script`, in `mode`.
+fn scripted_agent(
+    dir: &Path,
+    script: &Path,
+    mode: lode::agent::PermissionMode,
+    max_turns: u32,
+) -> lode::agent::Agent {
+    use lode::agent::{Agent, AgentOptions};
+    use lode::backend::scripted::ScriptedBackend;
+    use lode::tools::{ToolContext, Workspace};
+
+    let backend = ScriptedBackend::load(script).unwrap();
+    let ctx = ToolContext::new(Workspace::new(dir).unwrap());
+    let options = AgentOptions {
+        mode,
+        max_turns,
+        max_tokens: 256,
+        temperature: 0.0,
+        interactive: false,
+        cwd: dir.to_path_buf(),
+        system_prompt: None,
+        answer_schema: None,
+    };
+    let (events, _rx) = tokio::sync::mpsc::unbounded_channel();
+    Agent::new(
+        std::sync::Arc::new(backend),
+        lode::tools::all(),
+        ctx,
+        options,
+        events,
+    )
 }
 
 fn run_script(home: &Path, repo: &Path, script: &str, extra: &[&str]) -> (i32, String, String) {
@@ -372,27 +405,16 @@ fn a_one_call_request_runs_the_tool_with_no_model_turn() {
 /// model made has a result (servers refuse a call without one).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_tool_call_still_gets_a_result_in_the_conversation() {
-    use lode::agent::{Agent, AgentCommand, AgentOptions, Outcome, PermissionMode};
-    use lode::backend::scripted::ScriptedBackend;
+    use lode::agent::{AgentCommand, Outcome, PermissionMode};
     use lode::backend::Role;
-    use lode::tools::{ToolContext, Workspace};
-    use std::sync::Arc;
 
     let dir = tempfile::tempdir().unwrap();
-    let backend = ScriptedBackend::load(&fixture("scripts/slow-command.json")).unwrap();
-    let ctx = ToolContext::new(Workspace::new(dir.path()).unwrap());
-    let options = AgentOptions {
-        mode: PermissionMode::Yolo,
-        max_turns: 4,
-        max_tokens: 256,
-        temperature: 0.0,
-        interactive: false,
-        cwd: dir.path().to_path_buf(),
-        system_prompt: None,
-        answer_schema: None,
-    };
-    let (events, _rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut agent = Agent::new(Arc::new(backend), lode::tools::all(), ctx, options, events);
+    let mut agent = scripted_agent(
+        dir.path(),
+        &fixture("scripts/slow-command.json"),
+        PermissionMode::Yolo,
+        4,
+    );
     let (commands_tx, mut commands) = tokio::sync::mpsc::unbounded_channel();
     let canceller = tokio::spawn(async move {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
@@ -413,11 +435,8 @@ async fn a_cancelled_tool_call_still_gets_a_result_in_the_conversation() {
 /// times); the second identical call's result says so, and a different call's does not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_repeated_word_for_word_is_pointed_out_to_the_model() {
-    use lode::agent::{Agent, AgentOptions, PermissionMode, REPEATED_CALL};
-    use lode::backend::scripted::ScriptedBackend;
+    use lode::agent::{PermissionMode, REPEATED_CALL};
     use lode::backend::Role;
-    use lode::tools::{ToolContext, Workspace};
-    use std::sync::Arc;
 
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("a.txt"), "alpha\n").unwrap();
@@ -434,20 +453,7 @@ async fn a_call_repeated_word_for_word_is_pointed_out_to_the_model() {
         .to_string(),
     )
     .unwrap();
-    let backend = ScriptedBackend::load(&script).unwrap();
-    let ctx = ToolContext::new(Workspace::new(dir.path()).unwrap());
-    let options = AgentOptions {
-        mode: PermissionMode::ReadOnly,
-        max_turns: 6,
-        max_tokens: 256,
-        temperature: 0.0,
-        interactive: false,
-        cwd: dir.path().to_path_buf(),
-        system_prompt: None,
-        answer_schema: None,
-    };
-    let (events, _rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut agent = Agent::new(Arc::new(backend), lode::tools::all(), ctx, options, events);
+    let mut agent = scripted_agent(dir.path(), &script, PermissionMode::ReadOnly, 6);
     let (_commands_tx, mut commands) = tokio::sync::mpsc::unbounded_channel();
     agent.run_task("read a.txt", &mut commands).await;
     let results: Vec<bool> = agent

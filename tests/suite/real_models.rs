@@ -20,6 +20,7 @@ use lode::engine::{
 };
 use serde_json::Value;
 
+use super::agent_run::repo;
 use super::common::{complete, llama_lock, lode, output};
 use super::review::{Repo, LIB};
 
@@ -269,38 +270,14 @@ fn held_turns_on_real_models_always_parse_and_validate() {
     }
 }
 
-/// A copy of the rust-calc fixture in a git repository, and a sandboxed home.
-fn rust_calc() -> tempfile::TempDir {
-    let home = tempfile::tempdir().unwrap();
-    let repo = home.path().join("repo");
-    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/repos/rust-calc");
-    copy_dir(&fixture, &repo);
-    home
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            if entry.file_name() != "target" {
-                copy_dir(&entry.path(), &target);
-            }
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 #[test]
 fn lode_run_on_a_real_small_model_calls_tools_and_reuses_its_prompt() {
     let _guard = llama_lock();
-    let home = rust_calc();
+    let (home, repo) = repo("rust-calc");
     let model = real_model(SMOLLM2);
     let (code, stdout, stderr) = output(
         lode(home.path())
-            .current_dir(home.path().join("repo"))
+            .current_dir(&repo)
             .env("LODE_THREADS", "2")
             .args([
                 "run",

@@ -213,15 +213,16 @@ pub fn held_call_opening(format: CallFormat) -> &'static str {
 /// `envelope`: one call in the format's markup, to one of the tools, each tool's arguments
 /// held to its own schema grammar.
 fn call_rules(format: CallFormat, tools: &[HeldTool<'_>]) -> String {
-    let (open, close, arguments_key) = match format {
-        CallFormat::Hermes => ("\"<tool_call>\" nl", " nl \"</tool_call>\"", "arguments"),
-        CallFormat::Mistral => ("\"[TOOL_CALLS][\"", " \"]\"", "arguments"),
-        CallFormat::Llama3 => ("\"<|python_tag|>\"", "", "parameters"),
-        CallFormat::Generic => ("\"```json\" nl", " nl \"```\"", "arguments"),
+    let (after_open, close, arguments_key) = match format {
+        CallFormat::Hermes => (" nl", " nl \"</tool_call>\"", "arguments"),
+        CallFormat::Mistral => ("", " \"]\"", "arguments"),
+        CallFormat::Llama3 => ("", "", "parameters"),
+        CallFormat::Generic => (" nl", " nl \"```\"", "arguments"),
     };
+    let open = gbnf_literal(held_call_opening(format));
     let calls: Vec<String> = (0..tools.len()).map(|i| format!("call{i}")).collect();
     let mut text = format!(
-        "envelope ::= {open} ( {} ){close}\nnl ::= \"\\n\"\n",
+        "envelope ::= {open}{after_open} ( {} ){close}\nnl ::= \"\\n\"\n",
         calls.join(" | ")
     );
     for (i, tool) in tools.iter().enumerate() {

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use crate::agent::toolcall::{self, CallFormat};
 use crate::backend::{Message, Role};
-use crate::engine::model::{ModelInfo, TemplateKind};
+use crate::engine::model::ModelInfo;
 use crate::engine::template::caps::TemplateCaps;
 use crate::tools::ToolSpec;
 
@@ -33,11 +33,8 @@ impl PromptShape {
     /// The shape for a loaded model: its template's capabilities, and the call format its
     /// template speaks — Hermes when lode has to teach the format itself.
     pub fn for_model(info: &ModelInfo) -> Self {
-        let mut caps = info.template_caps;
-        // llama.cpp's built-ins take role and content only.
-        if info.template == TemplateKind::Builtin {
-            caps.tool_calls = false;
-        }
+        // llama.cpp's built-ins are probed as rendering roles and content only (engine/model.rs).
+        let caps = info.template_caps;
         let format = if caps.tools {
             CallFormat::detect(info.chat_template.as_deref().unwrap_or_default())
         } else {
@@ -49,11 +46,6 @@ impl PromptShape {
     /// The tool-call format the model is prompted with and parsed in.
     pub fn format(&self) -> CallFormat {
         self.format
-    }
-
-    /// What the template renders by itself.
-    pub fn caps(&self) -> TemplateCaps {
-        self.caps
     }
 
     /// Whether lode writes the tool definitions into the system message itself.

@@ -29,6 +29,16 @@ pub enum Family {
 }
 
 impl Family {
+    /// The family's name as lode reports it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Gemma => "gemma",
+            Self::Llama3 => "llama3",
+            Self::Phi3 => "phi3",
+            Self::Chatml => "chatml",
+        }
+    }
+
     /// The family for a file with architecture `arch` whose vocabulary has the tokens for
     /// which `has_token` is true. Turn markers decide first (a Llama fine-tune in ChatML
     /// keeps `<|im_start|>`), the architecture second.

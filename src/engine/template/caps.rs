@@ -27,14 +27,6 @@ pub struct TemplateCaps {
 }
 
 impl TemplateCaps {
-    /// Everything: for callers that render tools themselves and need nothing supplied.
-    pub const ALL: Self = Self {
-        system: true,
-        tools: true,
-        tool_calls: true,
-        tool_results: true,
-    };
-
     /// Renders probe conversations with `template` and reports what survived.
     pub fn probe(template: &ChatTemplate) -> Self {
         let render = |messages: &[Value], tools: Vec<Value>| -> Option<String> {
@@ -85,11 +77,6 @@ impl TemplateCaps {
             tool_calls: calls_ok,
             tool_results: results_ok,
         }
-    }
-
-    /// Whether the template renders every part of a tool conversation itself.
-    pub fn renders_tools(&self) -> bool {
-        self.tools && self.tool_calls && self.tool_results
     }
 }
 
@@ -171,6 +158,14 @@ mod tests {
 {%- for m in messages %}{{ m.role }}: {{ m.content }}
 {%- if m.tool_calls %}{% for c in m.tool_calls %}<call>{{ c.function | tojson }}</call>{% endfor %}{% endif %}
 {% endfor %}"#;
-        assert_eq!(caps(full), TemplateCaps::ALL);
+        assert_eq!(
+            caps(full),
+            TemplateCaps {
+                system: true,
+                tools: true,
+                tool_calls: true,
+                tool_results: true,
+            }
+        );
     }
 }
