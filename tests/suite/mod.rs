@@ -4,6 +4,7 @@ pub mod agent_context;
 pub mod agent_run;
 pub mod answer_grammar;
 pub mod anthropic;
+pub mod attack;
 pub mod bench_spec;
 pub mod boundaries;
 pub mod cli;

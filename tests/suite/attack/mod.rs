@@ -1,0 +1,4 @@
+//! The attack suite (issue 15): each test is something a hostile repository, model or model
+//! file tried, run against the real binary, tools and file system.
+
+pub mod commands;
