@@ -53,6 +53,23 @@ pub struct AgentArgs {
     /// Work in this directory (its repository root is the workspace).
     #[arg(long, value_name = "DIR")]
     pub cwd: Option<PathBuf>,
+    /// What commands may write: workspace-write (default), read-only or off.
+    #[arg(long, value_name = "MODE")]
+    pub sandbox: Option<crate::tools::confine::SandboxMode>,
+    /// Run commands without the OS sandbox (the same as `--sandbox off`).
+    #[arg(long, conflicts_with = "sandbox")]
+    pub no_sandbox: bool,
+}
+
+impl AgentArgs {
+    /// Applies the flags that override configuration (the sandbox).
+    pub fn override_config(&self, config: &mut crate::config::Config) {
+        if self.no_sandbox {
+            config.sandbox.mode = crate::tools::confine::SandboxMode::Off;
+        } else if let Some(mode) = self.sandbox {
+            config.sandbox.mode = mode;
+        }
+    }
 }
 
 /// Which calls need approval. The interactive session asks by default; `lode run` edits

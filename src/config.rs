@@ -12,8 +12,10 @@ use crate::engine::options::{default_threads, FlashAttention};
 
 mod fallback;
 mod speculation;
+mod trust;
 pub use fallback::{FallbackChoice, FallbackSettings, Wire};
 pub use speculation::{length, SavedPolicy, SpecChoice, SpecPlan, SpeculationSettings};
+pub use trust::{project_key, RepoTrust, TrustLevel};
 
 /// Errors reading configuration.
 #[derive(Debug, thiserror::Error)]
@@ -52,9 +54,24 @@ pub struct Config {
     pub speculation: SpeculationSettings,
     pub router: RouterSettings,
     pub fallback: FallbackSettings,
+    pub sandbox: SandboxSettings,
     pub dirs: Dirs,
     /// Config files that were found and read, in order of precedence (lowest first).
     pub sources: Vec<PathBuf>,
+    /// The repository config that was found, and whether it was believed.
+    pub repo_trust: Option<RepoTrust>,
+}
+
+/// What commands from the model may reach (`[sandbox]`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct SandboxSettings {
+    pub mode: crate::tools::confine::SandboxMode,
+    /// Whether commands may open network connections.
+    pub network: bool,
+    /// More directories commands may write.
+    pub writable: Vec<PathBuf>,
+    /// Secret-looking environment variables commands may still see.
+    pub pass_env: Vec<String>,
 }
 
 /// In-process engine settings (`[engine]`).
@@ -216,6 +233,20 @@ struct Layer {
     router: RouterLayer,
     #[serde(default)]
     fallback: fallback::FallbackLayer,
+    #[serde(default)]
+    sandbox: SandboxLayer,
+    /// Per-repository trust; believed only in the user's own file.
+    #[serde(default)]
+    projects: std::collections::BTreeMap<String, trust::ProjectLayer>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SandboxLayer {
+    mode: Option<crate::tools::confine::SandboxMode>,
+    network: Option<bool>,
+    writable: Option<Vec<PathBuf>>,
+    pass_env: Option<Vec<String>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -308,12 +339,30 @@ impl Config {
         let mut layers = Vec::new();
         let mut sources = Vec::new();
         let user = dirs.config.join("config.toml");
-        let repo = find_repo_config(cwd);
-        for path in std::iter::once(user).chain(repo) {
-            if path.is_file() {
-                layers.push(read_layer(&path)?);
-                sources.push(path);
-            }
+        let mut projects = std::collections::BTreeMap::new();
+        if user.is_file() {
+            let layer = read_layer(&user)?;
+            projects.clone_from(&layer.projects);
+            layers.push(layer);
+            sources.push(user);
+        }
+        let mut repo_trust = None;
+        if let Some(path) = find_repo_config(cwd) {
+            let mut layer = read_layer(&path)?;
+            let root = path
+                .parent()
+                .and_then(Path::parent)
+                .unwrap_or(cwd)
+                .to_path_buf();
+            let trusted = trust::is_trusted(&projects, &root);
+            let ignored = trust::strip(&mut layer, trusted);
+            repo_trust = Some(RepoTrust {
+                root,
+                trusted,
+                ignored,
+            });
+            layers.push(layer);
+            sources.push(path);
         }
         layers.push(env_layer(env)?);
         let mut config = Self {
@@ -360,8 +409,10 @@ impl Config {
                 mode: crate::router::RouteMode::Auto,
             },
             fallback: FallbackSettings::default(),
+            sandbox: SandboxSettings::default(),
             dirs,
             sources,
+            repo_trust,
         };
         for layer in layers {
             config.apply(layer);
@@ -401,6 +452,25 @@ impl Config {
         self.speculation.apply(layer.speculation);
         set(&mut self.router.mode, layer.router.mode);
         self.fallback.apply(layer.fallback);
+        let s = layer.sandbox;
+        set(&mut self.sandbox.mode, s.mode);
+        set(&mut self.sandbox.network, s.network);
+        set(&mut self.sandbox.writable, s.writable);
+        set(&mut self.sandbox.pass_env, s.pass_env);
+    }
+
+    /// The sandbox for commands run in `root`, with `[sandbox]` applied and the remote
+    /// backend's key variable hidden as well.
+    pub fn confinement(&self, root: &Path) -> crate::tools::confine::Confinement {
+        let hide: Vec<String> = self.remote.api_key_env.iter().cloned().collect();
+        crate::tools::confine::Confinement::new(
+            root,
+            self.sandbox.mode,
+            self.sandbox.network,
+            &self.sandbox.writable,
+            &self.sandbox.pass_env,
+            &hide,
+        )
     }
 
     /// The disk prompt cache settings for the engine, if enabled.
@@ -518,6 +588,11 @@ fn env_layer(env: &dyn Env) -> Result<Layer, ConfigError> {
             backend: parse(env, "LODE_FALLBACK")?,
             ..fallback::FallbackLayer::default()
         },
+        sandbox: SandboxLayer {
+            mode: parse(env, "LODE_SANDBOX")?,
+            ..SandboxLayer::default()
+        },
+        projects: std::collections::BTreeMap::new(),
     })
 }
 

@@ -126,14 +126,16 @@ fn run_inner(options: &RunOptions, config: &Config) -> Result<u8, (u8, String)> 
         .clone()
         .or_else(|| config.agent.test_command.clone());
     let cancel = CancelFlag::new();
-    let ctx = ToolContext {
-        workspace,
-        seen: Default::default(),
-        journal: Some(std::sync::Mutex::new(journal)),
-        test_command,
-        output_limit: 16 * 1024,
-        cancel: cancel.clone(),
-    };
+    let confine = config.confinement(workspace.root());
+    if let Some(notice) = confine.notice() {
+        eprintln!("lode: {notice}");
+    }
+    let mut ctx = ToolContext::new(workspace);
+    ctx.journal = Some(std::sync::Mutex::new(journal));
+    ctx.test_command = test_command;
+    ctx.output_limit = 16 * 1024;
+    ctx.cancel = cancel.clone();
+    ctx.confine = confine;
     // `--ask` in a terminal asks there; anywhere else nobody can answer, so nothing is asked.
     let interactive = options.mode == PermissionMode::Ask
         && std::io::stdin().is_terminal()

@@ -108,12 +108,16 @@ fn session(args: &lode::cli::SessionArgs) -> u8 {
         resume,
         prefill: None,
     };
-    with_config(Some(&cwd), |config| lode::tui::run(options, config))
+    with_config(Some(&cwd), |mut config| {
+        agent.override_config(&mut config);
+        lode::tui::run(options, config)
+    })
 }
 
 /// `lode run` has its own exit statuses (see `lode::exec::exit`).
 fn run_agent(args: &lode::cli::RunArgs) -> u8 {
-    with_config(args.agent.cwd.as_deref(), |config| {
+    with_config(args.agent.cwd.as_deref(), |mut config| {
+        args.agent.override_config(&mut config);
         lode::exec::run(&lode::exec::RunOptions::from_args(args), &config)
     })
 }

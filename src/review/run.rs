@@ -240,14 +240,10 @@ fn review(
         .map(|f| f.path.clone())
         .collect();
     let cancel = CancelFlag::new();
-    let ctx = ToolContext {
-        workspace,
-        seen: Default::default(),
-        journal: None,
-        test_command: None,
-        output_limit: 12 * 1024,
-        cancel: cancel.clone(),
-    };
+    let mut ctx = ToolContext::new(workspace);
+    ctx.output_limit = 12 * 1024;
+    ctx.cancel = cancel.clone();
+    ctx.confine.mode = crate::tools::confine::SandboxMode::ReadOnly;
     let agent_options = AgentOptions {
         mode: PermissionMode::ReadOnly,
         max_turns: options.max_turns.max(1),

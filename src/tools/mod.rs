@@ -4,6 +4,7 @@
 //! A tool failure is data for the model (sent back as the tool result so it can retry),
 //! never a crash: `run` returns `Err(ToolError)` and the agent turns it into an error result.
 
+pub mod confine;
 pub mod edit;
 pub mod fsutil;
 pub mod git;
@@ -116,6 +117,8 @@ pub struct ToolContext {
     /// The undo journal of this run: writers record a file here before changing it.
     /// `None` disables undo (tests, read-only runs).
     pub journal: Option<std::sync::Mutex<crate::tools::journal::Journal>>,
+    /// The sandbox and environment of `shell` and `run_tests`.
+    pub confine: crate::tools::confine::Confinement,
 }
 
 impl ToolContext {
@@ -123,9 +126,10 @@ impl ToolContext {
     pub const DEFAULT_OUTPUT_LIMIT: usize = 32 * 1024;
 
     /// A context with nothing seen, no test command, the default output cap, a fresh cancel
-    /// flag and no journal; set the public fields to change any of that.
+    /// flag, no journal and the default sandbox; set the public fields to change any of that.
     pub fn new(workspace: Workspace) -> Self {
         Self {
+            confine: crate::tools::confine::Confinement::default_for(workspace.root()),
             workspace,
             seen: Default::default(),
             test_command: None,

@@ -1,6 +1,7 @@
 //! `shell`: run a command line in the workspace root. Also the process runner `run_tests`
-//! shares: every command gets its own process group, so a timeout or a cancelled turn kills
-//! everything it started — a test runner's workers, a `sleep &` — not just the `sh`.
+//! shares: every command runs confined (`tools/confine.rs`), and when it ends, times out or
+//! is cancelled everything it started is killed — a test runner's workers, a `sleep &`, a
+//! `setsid` daemon — not just the `sh`.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -11,6 +12,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::time::Instant;
 
 use crate::engine::CancelFlag;
+use crate::tools::confine::Confinement;
 use crate::tools::{
     arg_str, cap_output, opt_u64, Permission, Tool, ToolContext, ToolError, ToolFuture, ToolOutput,
     ToolSpec,
@@ -66,6 +68,7 @@ impl Tool for Shell {
                 ctx.workspace.root(),
                 Duration::from_secs(timeout_s),
                 &ctx.cancel,
+                &ctx.confine,
             )
             .await?;
             let body = if run.output.is_empty() {
@@ -132,13 +135,15 @@ impl CommandRun {
     }
 }
 
-/// Runs `command` with `sh -c` in `cwd`, in a new process group that is killed as a whole on
-/// timeout, on cancel, or when this future is dropped. Cancellation is `Err(Cancelled)`.
+/// Runs `command` with `sh -c` in `cwd` under `confine`; it and everything it started are
+/// killed when it ends, on timeout, on cancel, or when this future is dropped. Cancellation
+/// is `Err(Cancelled)`.
 pub(crate) async fn run_command(
     command: &str,
     cwd: &Path,
     timeout: Duration,
     cancel: &CancelFlag,
+    confine: &Confinement,
 ) -> Result<CommandRun, ToolError> {
     if cancel.is_cancelled() {
         return Err(ToolError::Cancelled);
@@ -149,17 +154,15 @@ pub(crate) async fn run_command(
         .current_dir(cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .env("PAGER", "cat")
-        .env("GIT_PAGER", "cat")
-        .kill_on_drop(true);
-    #[cfg(unix)]
-    cmd.process_group(0);
+        .stderr(Stdio::piped());
+    confine
+        .apply(&mut cmd)
+        .map_err(|e| ToolError::Failed(format!("cannot confine the command: {e}")))?;
     let mut child = cmd
         .spawn()
         .map_err(|e| ToolError::Failed(format!("cannot start `sh`: {e}")))?;
     let mut group = GroupGuard {
-        pgid: child.id().and_then(|id| i32::try_from(id).ok()),
+        pid: child.id().and_then(|id| i32::try_from(id).ok()),
     };
     let mut stdout = child.stdout.take();
     let mut stderr = child.stderr.take();
@@ -173,7 +176,6 @@ pub(crate) async fn run_command(
 
     let end = loop {
         if status.is_some() && stdout.is_none() && stderr.is_none() {
-            group.disarm();
             break RunEnd::Exited;
         }
         tokio::select! {
@@ -187,13 +189,14 @@ pub(crate) async fn run_command(
             },
             exited = child.wait(), if status.is_none() => {
                 status = Some(exited.map_err(|e| ToolError::Failed(format!("waiting for the command failed: {e}")))?);
+                group.reaped();
                 linger_until = Some(Instant::now() + LINGER);
             }
             _ = tick.tick() => {
                 let now = Instant::now();
                 if cancel.is_cancelled() {
                     group.kill();
-                    let _ = child.wait().await;
+                    reap(&mut child, &mut group).await;
                     return Err(ToolError::Cancelled);
                 }
                 if linger_until.is_some_and(|t| now >= t) {
@@ -209,15 +212,12 @@ pub(crate) async fn run_command(
     };
     let status = match status {
         Some(status) => status,
-        None => {
-            // The group was just SIGKILLed, so this returns at once; it reaps the zombie.
-            let _ = child.start_kill();
-            child
-                .wait()
-                .await
-                .map_err(|e| ToolError::Failed(format!("waiting for the command failed: {e}")))?
-        }
+        None => reap(&mut child, &mut group)
+            .await
+            .ok_or_else(|| ToolError::Failed("waiting for the command failed".into()))?,
     };
+    // Whatever is left of the command's group (only where no supervisor did it already).
+    group.kill();
     Ok(CommandRun {
         output: capture.text(),
         exit_code: status.code(),
@@ -250,22 +250,55 @@ fn exit_signal(_status: &std::process::ExitStatus) -> Option<i32> {
     None
 }
 
-/// Kills the command's process group when asked, or when dropped while still armed (the tool
-/// future was dropped mid-run) — so no process outlives a cancelled turn.
+/// Waits for a command that was told to die; if it has not within a grace period, kills its
+/// process group outright.
+async fn reap(
+    child: &mut tokio::process::Child,
+    group: &mut GroupGuard,
+) -> Option<std::process::ExitStatus> {
+    let status = match tokio::time::timeout(KILL_GRACE, child.wait()).await {
+        Ok(status) => status.ok(),
+        Err(_) => {
+            group.force();
+            child.wait().await.ok()
+        }
+    };
+    group.reaped();
+    status
+}
+
+/// How long a supervisor may take to kill what its command started before lode kills its
+/// group itself.
+const KILL_GRACE: Duration = Duration::from_secs(3);
+
+/// Ends the command when asked, or when dropped (the tool future was dropped mid-run), so no
+/// process outlives a cancelled turn. On Linux it asks the supervisor, which kills every
+/// descendant; elsewhere it kills the command's process group.
 struct GroupGuard {
-    pgid: Option<i32>,
+    pid: Option<i32>,
 }
 
 impl GroupGuard {
     fn kill(&mut self) {
-        if let Some(pgid) = self.pgid.take() {
-            kill_group(pgid);
+        if let Some(pid) = self.pid {
+            end_command(pid);
         }
     }
 
-    /// The command finished normally: processes it detached on purpose may live on.
-    fn disarm(&mut self) {
-        self.pgid = None;
+    /// The child was waited for: its pid may now be reused, so it is never signalled again.
+    /// A process group outlives its leader, so elsewhere the group is still killed at the end.
+    fn reaped(&mut self) {
+        if cfg!(target_os = "linux") {
+            self.pid = None;
+        }
+    }
+
+    /// The supervisor did not answer: kill its group (the command's own group and any
+    /// process that left it may survive this; see the README's Safety section).
+    fn force(&mut self) {
+        if let Some(pid) = self.pid.take() {
+            kill_group(pid);
+        }
     }
 }
 
@@ -274,6 +307,24 @@ impl Drop for GroupGuard {
         self.kill();
     }
 }
+
+#[cfg(target_os = "linux")]
+fn end_command(supervisor: i32) {
+    if supervisor > 1 {
+        // SAFETY: kill has no memory-safety preconditions; the pid is our own child's.
+        unsafe {
+            libc::kill(supervisor, libc::SIGTERM);
+        }
+    }
+}
+
+#[cfg(all(unix, not(target_os = "linux")))]
+fn end_command(pgid: i32) {
+    kill_group(pgid);
+}
+
+#[cfg(not(unix))]
+fn end_command(_pid: i32) {}
 
 #[cfg(unix)]
 fn kill_group(pgid: i32) {

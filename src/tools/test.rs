@@ -1,7 +1,9 @@
 //! `run_tests`: run the project's tests and say how many passed and failed. The agent loop
-//! uses the verdict to decide whether a task is done, so the command is found without the
-//! model's help when possible (argument, then `--test-cmd`, then the project's own files),
-//! and the counts come from parsing the usual runners' summaries, not from the model.
+//! uses the verdict to decide whether a task is done, so the command is never the model's:
+//! it is `--test-cmd`, the configured one, or the one the project's files imply. The model may
+//! only narrow it with plain filter words (test names, test files), which are quoted; any
+//! other command is a `shell` call, with shell's permission. The counts come from parsing the
+//! usual runners' summaries, not from the model.
 
 use std::path::Path;
 use std::time::Duration;
@@ -9,11 +11,12 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::tools::shell::{run_command, RunEnd};
-use crate::tools::{
-    opt_str, Permission, Tool, ToolContext, ToolError, ToolFuture, ToolOutput, ToolSpec,
-};
+use crate::tools::{Permission, Tool, ToolContext, ToolError, ToolFuture, ToolOutput, ToolSpec};
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(600);
+/// Filter words one call may pass, and the length of each.
+const MAX_FILTERS: usize = 16;
+const MAX_FILTER_LEN: usize = 200;
 
 /// The `run_tests` tool.
 pub struct RunTests;
@@ -23,16 +26,23 @@ impl Tool for RunTests {
         ToolSpec {
             name: "run_tests",
             description:
-                "Run the project's tests in the workspace root and report how many passed \
-                and failed, with the end of the output (where runners print failures). Without \
-                `command` it uses the configured test command, or detects one (cargo test, pytest, \
-                npm test, go test, make test). Give `command` to run a subset, for example \
-                `cargo test parser` or `python3 -m pytest -q tests/test_io.py`. Killed after 600 s.",
+                "Run the project's test command in the workspace root (the configured one, or \
+                the one the project implies: cargo test, pytest, npm test, go test, make test) \
+                and report how many passed and failed, with the end of the output (where runners \
+                print failures). `filter` narrows the run to some tests: test names or test files \
+                such as `parser` or `tests/test_io.py::test_read` (plain words, no options). Only \
+                a run without a filter proves the task done. Use `shell` for any other command. \
+                Killed after 600 s.",
             short_description: "Run the project's tests and report pass/fail counts.",
             parameters: json!({
                 "type": "object",
                 "properties": {
-                    "command": {"type": "string", "description": "Test command to run instead of the project's default."}
+                    "filter": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "maxItems": MAX_FILTERS,
+                        "description": "Test names or files to run instead of the whole suite."
+                    }
                 },
                 "required": [],
                 "additionalProperties": false
@@ -44,19 +54,9 @@ impl Tool for RunTests {
     fn run<'a>(&'a self, args: Value, ctx: &'a ToolContext) -> ToolFuture<'a> {
         Box::pin(async move {
             let root = ctx.workspace.root();
-            let given = opt_str(&args, "command")?.filter(|c| !c.trim().is_empty());
-            let configured = ctx.test_command.as_deref().filter(|c| !c.trim().is_empty());
-            let command = given
-                .or(configured)
-                .or_else(|| detect_test_command(root))
-                .ok_or_else(|| {
-                    ToolError::Failed(format!(
-                        "no test command found in {}: pass `command` (for example `cargo test` or \
-                         `python3 -m pytest -q`)",
-                        root.display()
-                    ))
-                })?;
-            let run = run_command(command, root, TEST_TIMEOUT, &ctx.cancel).await?;
+            let plan = TestRun::plan(&args, ctx)?;
+            let command = plan.command.as_str();
+            let run = run_command(command, root, TEST_TIMEOUT, &ctx.cancel, &ctx.confine).await?;
             let counts = parse_test_counts(&run.output);
             let success = run.exit_code == Some(0) && run.end != RunEnd::TimedOut;
             let verdict = if success {
@@ -83,6 +83,7 @@ impl Tool for RunTests {
                 changed: Vec::new(),
                 data: Some(json!({
                     "command": command,
+                    "filtered": plan.filtered,
                     "passed": counts.map(|c| c.passed),
                     "failed": counts.map(|c| c.failed),
                     "exit_code": run.exit_code,
@@ -91,6 +92,122 @@ impl Tool for RunTests {
             })
         })
     }
+}
+
+/// The command line one `run_tests` call runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TestRun {
+    pub command: String,
+    /// Whether filter words narrowed it (such a run does not prove the task done).
+    pub filtered: bool,
+}
+
+impl TestRun {
+    /// The project's test command for `ctx`, narrowed by the call's `filter` words.
+    ///
+    /// # Errors
+    /// No test command is configured or detected, or a filter word is not plain.
+    pub fn plan(args: &Value, ctx: &ToolContext) -> Result<Self, ToolError> {
+        let root = ctx.workspace.root();
+        let base = project_test_command(ctx).ok_or_else(|| {
+            ToolError::Failed(format!(
+                "no test command found in {}: the user can set one with --test-cmd or \
+                 `[agent] test_command`; use `shell` to run something else",
+                root.display()
+            ))
+        })?;
+        let filters = filter_words(args)?;
+        if filters.is_empty() {
+            return Ok(Self {
+                command: base,
+                filtered: false,
+            });
+        }
+        let quoted: Vec<String> = filters.iter().map(|f| quote(f)).collect();
+        let words = quoted.join(" ");
+        let command =
+            match base.as_str() {
+                "npm test --silent" => format!("npm test --silent -- {words}"),
+                "go test ./..." => format!("go test -run {} ./...", quote(&filters.join("|"))),
+                "make test" => return Err(ToolError::BadArgs(
+                    "this project's test command (`make test`) takes no filter; run it without \
+                     `filter`"
+                        .into(),
+                )),
+                _ => format!("{base} {words}"),
+            };
+        Ok(Self {
+            command,
+            filtered: true,
+        })
+    }
+}
+
+/// The command that proves a task done here: configured, else detected.
+pub fn project_test_command(ctx: &ToolContext) -> Option<String> {
+    ctx.test_command
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
+        .or_else(|| detect_test_command(ctx.workspace.root()).map(str::to_string))
+}
+
+/// The call's filter words, each checked to be a plain word: a name or a relative path that
+/// cannot be read as an option, does not climb out with `..` and is not absolute.
+fn filter_words(args: &Value) -> Result<Vec<String>, ToolError> {
+    let words = match args.get("filter") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::String(one)) => vec![one.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| {
+                item.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| ToolError::BadArgs("`filter` must be a list of strings".into()))
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => {
+            return Err(ToolError::BadArgs(
+                "`filter` must be a list of strings".into(),
+            ))
+        }
+    };
+    if words.len() > MAX_FILTERS {
+        return Err(ToolError::BadArgs(format!(
+            "`filter` has {} words; at most {MAX_FILTERS}",
+            words.len()
+        )));
+    }
+    let words: Vec<String> = words
+        .into_iter()
+        .map(|w| w.trim().to_string())
+        .filter(|w| !w.is_empty())
+        .collect();
+    for word in &words {
+        let plain = word.len() <= MAX_FILTER_LEN
+            && word
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_alphanumeric() || c == '_')
+            && word.chars().all(|c| {
+                c.is_alphanumeric() || matches!(c, '_' | '.' | '/' | ':' | '-' | '[' | ']' | ',')
+            })
+            && !word.split('/').any(|part| part == "..");
+        if !plain {
+            return Err(ToolError::BadArgs(format!(
+                "`{}` is not a plain test filter (a test name or a relative test file, without \
+                 options or shell syntax); use `shell` for any other command",
+                word.chars().take(80).collect::<String>()
+            )));
+        }
+    }
+    Ok(words)
+}
+
+/// Single-quotes a word for `sh` (filter words never contain a quote, but be exact anyway).
+fn quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', r"'\''"))
 }
 
 /// Whether `run_tests` would find a command in `root` on its own.

@@ -327,6 +327,7 @@ impl Controller {
             .or_else(|| self.config.agent.test_command.clone());
         let mut ctx = ToolContext::new(self.workspace.clone());
         ctx.test_command = test_command;
+        ctx.confine = self.config.confinement(self.workspace.root());
         ctx.output_limit = 16 * 1024;
         let options = AgentOptions {
             mode: self.options.mode,

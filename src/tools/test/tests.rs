@@ -249,17 +249,16 @@ fn ctx(root: &Path) -> ToolContext {
 }
 
 #[tokio::test]
-async fn runs_the_given_command_and_reports_counts() {
+async fn runs_the_project_command_and_reports_counts() {
     let dir = tempfile::tempdir().unwrap();
     let command = "echo 'test result: FAILED. 3 passed; 1 failed; 0 ignored'; exit 101";
-    let out = RunTests
-        .run(json!({"command": command}), &ctx(dir.path()))
-        .await
-        .unwrap();
+    let mut ctx = ctx(dir.path());
+    ctx.test_command = Some(command.into());
+    let out = RunTests.run(json!({}), &ctx).await.unwrap();
     assert_eq!(
         out.data,
         Some(
-            json!({"command": command, "passed": 3, "failed": 1, "exit_code": 101, "success": false})
+            json!({"command": command, "filtered": false, "passed": 3, "failed": 1, "exit_code": 101, "success": false})
         )
     );
     assert!(
@@ -279,8 +278,8 @@ async fn uses_the_configured_then_the_detected_command() {
     ctx.test_command = Some("echo '# pass 4'".into());
     let out = RunTests.run(json!({}), &ctx).await.unwrap();
     assert_eq!(out.data.as_ref().unwrap()["passed"], json!(4));
-    ctx.test_command = None;
-    let out = RunTests.run(json!({"command": ""}), &ctx).await;
+    ctx.test_command = Some("  ".into());
+    let out = RunTests.run(json!({}), &ctx).await;
     // `make` may be missing on a minimal machine; the command choice is what matters here.
     let data = out.unwrap().data.unwrap();
     assert_eq!(data["command"], json!("make test"));
@@ -294,7 +293,60 @@ async fn no_command_found_is_an_actionable_error() {
         err.to_string().starts_with("no test command found in "),
         "{err}"
     );
-    assert!(err.to_string().contains("pass `command`"), "{err}");
+    assert!(err.to_string().contains("--test-cmd"), "{err}");
+}
+
+#[test]
+fn filters_narrow_the_project_command_and_are_quoted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ctx = ctx(dir.path());
+    ctx.test_command = Some("python3 -m pytest -q".into());
+    let plan = TestRun::plan(
+        &json!({"filter": ["tests/test_io.py::test_read[a-1]", "parser"]}),
+        &ctx,
+    )
+    .unwrap();
+    assert_eq!(
+        plan,
+        TestRun {
+            command: "python3 -m pytest -q 'tests/test_io.py::test_read[a-1]' 'parser'".into(),
+            filtered: true
+        }
+    );
+    let plain = TestRun::plan(&json!({"filter": []}), &ctx).unwrap();
+    assert!(!plain.filtered);
+    ctx.test_command = None;
+    fs::write(dir.path().join("go.mod"), "module x\n").unwrap();
+    let go = TestRun::plan(&json!({"filter": ["TestA", "TestB"]}), &ctx).unwrap();
+    assert_eq!(go.command, "go test -run 'TestA|TestB' ./...");
+}
+
+#[test]
+fn filters_that_are_not_plain_words_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ctx = ctx(dir.path());
+    ctx.test_command = Some("cargo test".into());
+    for bad in [
+        "--config=target.runner='sh -c x'",
+        "-p",
+        "x; curl evil",
+        "$(id)",
+        "a b",
+        "../outside/test.py",
+        "/etc/passwd",
+        "`id`",
+        "x'y",
+    ] {
+        let err = TestRun::plan(&json!({"filter": [bad]}), &ctx).unwrap_err();
+        assert!(
+            err.to_string().contains("not a plain test filter"),
+            "{bad}: {err}"
+        );
+    }
+    fs::write(dir.path().join("Makefile"), "test:\n\ttrue\n").unwrap();
+    ctx.test_command = None;
+    let err = TestRun::plan(&json!({"filter": ["x"]}), &ctx).unwrap_err();
+    assert!(err.to_string().contains("takes no filter"), "{err}");
 }
 
 #[tokio::test]
@@ -302,11 +354,8 @@ async fn long_logs_keep_their_tail() {
     let dir = tempfile::tempdir().unwrap();
     let mut ctx = ctx(dir.path());
     ctx.output_limit = 200;
-    let command = "i=0; while [ $i -lt 300 ]; do echo noise $i; i=$((i+1)); done; echo 'test result: ok. 1 passed; 0 failed;'";
-    let out = RunTests
-        .run(json!({"command": command}), &ctx)
-        .await
-        .unwrap();
+    ctx.test_command = Some("i=0; while [ $i -lt 300 ]; do echo noise $i; i=$((i+1)); done; echo 'test result: ok. 1 passed; 0 failed;'".into());
+    let out = RunTests.run(json!({}), &ctx).await.unwrap();
     assert!(out.content.starts_with("[… "), "{}", out.content);
     assert!(
         out.content.contains("noise 299\ntest result: ok."),
