@@ -123,6 +123,14 @@ cargo test 2>&1 | lode run --read-only \"why does this fail?\""
     Run(RunArgs),
     /// Restore the files the last `lode run` in this repository changed, byte for byte.
     Undo(UndoArgs),
+    /// Trust this repository: let its `.lode/config.toml` choose models, servers, the test
+    /// command and the sandbox (until then only performance settings apply).
+    #[command(
+        after_long_help = "Recorded in your own config.toml as [projects.\"<root>\"] trust = \
+\"trusted\"; a repository cannot trust itself. --revoke records \"untrusted\".\n\nExamples:\n  \
+lode trust\n  lode trust ~/src/project\n  lode trust --revoke"
+    )]
+    Trust(TrustArgs),
     /// Raw completion with the in-process engine, like llama-cli.
     #[command(
         after_long_help = "Examples:\n  lode gen --model m.gguf \"fn main() {\"\n  \
@@ -334,6 +342,16 @@ pub struct RunArgs {
     pub json: bool,
     /// The task.
     pub task: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TrustArgs {
+    /// The repository (default: the current one).
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Stop trusting it.
+    #[arg(long)]
+    pub revoke: bool,
 }
 
 #[derive(Debug, Args)]

@@ -82,6 +82,9 @@ fn run_inner(options: &RunOptions, config: &Config) -> Result<u8, (u8, String)> 
             format!("cannot use `{}` as the workspace: {e}", root.display()),
         )
     })?;
+    if let Some(notice) = config.repo_trust.as_ref().and_then(|t| t.notice()) {
+        eprintln!("lode: {notice}");
+    }
     let mut task = options.task.clone().unwrap_or_default();
     if options.read_stdin && !std::io::stdin().is_terminal() {
         let mut piped = String::new();
@@ -156,6 +159,8 @@ fn run_inner(options: &RunOptions, config: &Config) -> Result<u8, (u8, String)> 
         .build()
         .map_err(|e| (exit::USAGE, format!("cannot start the async runtime: {e}")))?;
     let json = options.json;
+    let signal = Arc::new(std::sync::atomic::AtomicI32::new(0));
+    let received = Arc::clone(&signal);
     let outcome = runtime.block_on(async move {
         let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
         let (commands_tx, mut commands_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -183,11 +188,13 @@ fn run_inner(options: &RunOptions, config: &Config) -> Result<u8, (u8, String)> 
                 }
             }
         });
+        // Ctrl-C, SIGTERM and SIGHUP all end the turn the same way: the running command and
+        // everything it started are killed, the conversation and the journal stay whole.
         let interrupt = tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                let _ = commands_tx.send(AgentCommand::Cancel);
-                cancel.cancel();
-            }
+            let signal = termination_signal().await;
+            received.store(signal, std::sync::atomic::Ordering::SeqCst);
+            let _ = commands_tx.send(AgentCommand::Cancel);
+            cancel.cancel();
         });
         let outcome = agent.run_task(&task, &mut commands_rx).await;
         drop(agent);
@@ -200,8 +207,37 @@ fn run_inner(options: &RunOptions, config: &Config) -> Result<u8, (u8, String)> 
     Ok(match outcome {
         Outcome::Done => exit::DONE,
         Outcome::NotAchieved => exit::NOT_ACHIEVED,
-        Outcome::Cancelled => exit::INTERRUPTED,
+        Outcome::Cancelled => match signal.load(std::sync::atomic::Ordering::SeqCst) {
+            0 | 2 => exit::INTERRUPTED,
+            // 128 + the signal, as a shell reports a process it ended.
+            other => u8::try_from(128 + other).unwrap_or(exit::INTERRUPTED),
+        },
     })
+}
+
+/// Waits for Ctrl-C, SIGTERM or SIGHUP; returns the signal's number.
+async fn termination_signal() -> i32 {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return 2;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => 2,
+            _ = term.recv() => 15,
+            _ = hup.recv() => 1,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        2
+    }
 }
 
 /// The repository root containing `dir` (nearest ancestor with `.git`), else `dir` itself.

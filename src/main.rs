@@ -53,6 +53,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => commands::bench::run(args, &config, &mut out)?,
         Command::Route(args) => commands::route::run(args, &config, &mut out)?,
         Command::Undo(args) => commands::undo::run(args, &config, &mut out)?,
+        Command::Trust(args) => commands::trust::run(args, &config, &mut out)?,
         Command::Synth(_)
         | Command::Run(_)
         | Command::Demo(_)
@@ -140,6 +141,9 @@ fn review(args: &lode::cli::ReviewArgs) -> u8 {
             return lode::review::exit::USAGE;
         }
     };
+    if let Some(notice) = config.repo_trust.as_ref().and_then(|t| t.notice()) {
+        eprintln!("lode review: {notice}");
+    }
     match lode::review::ReviewOptions::from_args(args, &config) {
         Ok(options) => lode::review::run(&options, &config),
         Err(e) => {

@@ -74,6 +74,25 @@ impl PermissionMode {
     }
 }
 
+impl PermissionMode {
+    /// The verdict for a write to a protected path (`Workspace::protected`): allowed only in
+    /// yolo mode or by an approval naming the path; a session-wide "always" does not count.
+    pub fn protected_verdict(self, path: &str, interactive: bool) -> Verdict {
+        match self {
+            Self::Yolo => Verdict::Allowed,
+            Self::ReadOnly => Verdict::Refused(
+                "nothing is written in read-only mode; rerun without --read-only".into(),
+            ),
+            Self::Ask | Self::AutoEdit if interactive => Verdict::Ask,
+            Self::Ask | Self::AutoEdit => Verdict::Refused(format!(
+                "`{path}` is protected (git's and lode's own files and hooks are written only \
+                 with an approval naming the path); nobody can approve it in this run, so it \
+                 was not written — rerun with --yolo only if you mean it"
+            )),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,5 +121,16 @@ mod tests {
         );
         assert_eq!(Ask.verdict("shell", Exec, true, &[Exec]), Verdict::Allowed);
         assert!(!ReadOnly.offers(Write) && !ReadOnly.offers(Exec) && ReadOnly.offers(Read));
+    }
+
+    #[test]
+    fn protected_paths_need_a_named_approval_in_every_mode_but_yolo() {
+        assert_eq!(AutoEdit.protected_verdict(".git/config", true), Verdict::Ask);
+        assert!(matches!(
+            AutoEdit.protected_verdict(".git/config", false),
+            Verdict::Refused(m) if m.contains("`.git/config` is protected")
+        ));
+        assert_eq!(Ask.protected_verdict(".lode/config.toml", true), Verdict::Ask);
+        assert_eq!(Yolo.protected_verdict(".git/config", false), Verdict::Allowed);
     }
 }

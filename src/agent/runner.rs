@@ -60,6 +60,8 @@ pub struct Agent {
     dirty_since_green: bool,
     /// Whether any test run has been green since the last edit.
     green: bool,
+    /// How many times the test command has run (to tell a refused run from a failed one).
+    runs_of_tests: u32,
     /// The router and its models, when the agent routes between lanes.
     lanes: Lanes,
 }
@@ -67,6 +69,15 @@ pub struct Agent {
 /// What stops a run between steps.
 enum Interrupt {
     Cancelled,
+}
+
+/// Whether the project's tests back the model's "done".
+enum Verification {
+    Passed,
+    /// They ran and failed; the text is for the model.
+    Failed(String),
+    /// They could not run (refused, declined); the text is for the user.
+    NotRun(String),
 }
 
 impl Agent {
@@ -92,6 +103,7 @@ impl Agent {
             always: Vec::new(),
             dirty_since_green: false,
             green: false,
+            runs_of_tests: 0,
             lanes: Lanes::default(),
         }
     }
@@ -289,13 +301,14 @@ impl Agent {
             }
             // The model says it is done: hold it to the tests.
             match self.verify(commands).await? {
-                None => return Ok((Outcome::Done, completion.text)),
+                Verification::Passed => return Ok((Outcome::Done, completion.text)),
+                Verification::NotRun(why) => return Ok((Outcome::NotAchieved, why)),
                 // An empty answer after being told the tests fail: the model has nothing
                 // more to offer; stop instead of spending the rest of the budget.
-                Some(failure) if completion.text.trim().is_empty() => {
+                Verification::Failed(failure) if completion.text.trim().is_empty() => {
                     return Ok((Outcome::NotAchieved, failure));
                 }
-                Some(failure) => {
+                Verification::Failed(failure) => {
                     self.messages.push(Message::user(format!(
                         "{failure}\nFix the cause, run the tests again, and say when you are done."
                     )));
@@ -435,12 +448,20 @@ impl Agent {
             }
         };
         let permission = spec.permission;
-        match self.options.mode.verdict(
-            &call.name,
-            permission,
-            self.options.interactive,
-            &self.always,
-        ) {
+        let protected = match permission {
+            Permission::Write => self.protected_target(&args),
+            _ => None,
+        };
+        let verdict = match &protected {
+            Some(path) => self.options.mode.protected_verdict(path, self.options.interactive),
+            None => self.options.mode.verdict(
+                &call.name,
+                permission,
+                self.options.interactive,
+                &self.always,
+            ),
+        };
+        match verdict {
             Verdict::Allowed => {}
             Verdict::Refused(reason) => {
                 return Ok(self.refuse(call, reason));
@@ -455,7 +476,10 @@ impl Agent {
                     Some(Ok(diff)) => Some(diff),
                     None => None,
                 };
-                if !self.ask(call, permission, &args, diff, commands).await? {
+                if !self
+                    .ask(call, permission, &args, diff, protected.as_deref(), commands)
+                    .await?
+                {
                     return Ok(self.refuse(
                         call,
                         "the user declined this call; try another approach or ask what they want"
@@ -508,6 +532,7 @@ impl Agent {
             }
         }
         if call.name == "run_tests" {
+            self.runs_of_tests += 1;
             let success = data["success"].as_bool().unwrap_or(false);
             self.emit(AgentEvent::TestResult {
                 command: data["command"].as_str().unwrap_or_default().to_string(),
@@ -515,7 +540,8 @@ impl Agent {
                 failed: data["failed"].as_u64().unwrap_or(0),
                 success,
             });
-            if success {
+            // Only the whole suite proves the task done; a filtered run is for the model.
+            if success && !data["filtered"].as_bool().unwrap_or(true) {
                 self.green = true;
                 self.dirty_since_green = false;
             }
@@ -523,91 +549,78 @@ impl Agent {
     }
 
     /// Before accepting "done": if there is a test command and no green run since the last
-    /// edit, run it. Returns why the task is not done yet, if it is not.
+    /// edit, run it — as a call like any other, so `--ask` asks first.
     async fn verify(
         &mut self,
         commands: &mut UnboundedReceiver<AgentCommand>,
-    ) -> Result<Option<String>, Interrupt> {
+    ) -> Result<Verification, Interrupt> {
         if self.green && !self.dirty_since_green {
-            return Ok(None);
+            return Ok(Verification::Passed);
         }
-        let Some(index) = self.tools.iter().position(|t| t.spec().name == "run_tests") else {
-            return Ok(None);
-        };
-        if self.ctx.test_command.is_none()
-            && !crate::tools::test::has_test_command(self.ctx.workspace.root())
+        if !self.tools.iter().any(|t| t.spec().name == "run_tests")
+            || crate::tools::test::project_test_command(&self.ctx).is_none()
+            || !self.options.mode.offers(Permission::Exec)
         {
-            return Ok(None);
-        }
-        if !self.options.mode.offers(Permission::Exec) {
-            return Ok(None);
+            return Ok(Verification::Passed);
         }
         let call = ToolCall {
             id: format!("verify_{}", self.messages.len()),
             name: "run_tests".to_string(),
             arguments: "{}".to_string(),
         };
-        self.emit(AgentEvent::ToolStarted {
-            id: call.id.clone(),
-            tool: call.name.clone(),
-            args: serde_json::json!({}),
-        });
-        let result = tokio::select! {
-            result = self.tools[index].run(serde_json::json!({}), &self.ctx) => result,
-            () = wait_for_cancel(commands) => {
-                self.ctx.cancel.cancel();
-                return Err(Interrupt::Cancelled);
-            }
-        };
-        match result {
-            Ok(output) => {
-                self.observe(&call, &output);
-                self.finish_tool(&call, self.green, output.content.clone());
-                if self.green {
-                    Ok(None)
-                } else {
-                    Ok(Some(format!(
-                        "You said you are done, but the tests fail:\n{}",
-                        tail(&output.content, 4000)
-                    )))
-                }
-            }
-            Err(err) => {
-                let text = format!("error: {err}");
-                self.finish_tool(&call, false, text.clone());
-                Ok(Some(format!(
-                    "You said you are done, but the tests could not run: {err}"
-                )))
-            }
+        let ran = self.runs_of_tests;
+        let output = self.tool_call(&call, commands).await?;
+        if self.green {
+            return Ok(Verification::Passed);
         }
+        if self.runs_of_tests == ran {
+            // Refused or declined: nobody may run them, so the task cannot be shown done.
+            return Ok(Verification::NotRun(format!(
+                "the tests were not run, so the task is not verified: {}",
+                output.trim_start_matches("error: ")
+            )));
+        }
+        Ok(Verification::Failed(format!(
+            "You said you are done, but the tests fail:\n{}",
+            tail(&output, 4000)
+        )))
     }
 
+    /// The protected path a writing call targets, if it does.
+    fn protected_target(&self, args: &serde_json::Value) -> Option<String> {
+        let path = args["path"].as_str()?;
+        let resolved = self.ctx.workspace.resolve(path).ok()?;
+        self.ctx.workspace.protected(&resolved)
+    }
+
+    /// Asks the user about one call. A `protected` path is named in the question, and
+    /// "always" approves only this call: each protected write is asked for on its own.
     async fn ask(
         &mut self,
         call: &ToolCall,
         permission: Permission,
         args: &serde_json::Value,
         diff: Option<String>,
+        protected: Option<&str>,
         commands: &mut UnboundedReceiver<AgentCommand>,
     ) -> Result<bool, Interrupt> {
         let command = match call.name.as_str() {
-            "shell" | "run_tests" => Some(
-                args["command"]
-                    .as_str()
-                    .map(str::to_string)
-                    .or_else(|| self.ctx.test_command.clone())
-                    .or_else(|| {
-                        crate::tools::test::detect_test_command(self.ctx.workspace.root())
-                            .map(str::to_string)
-                    })
-                    .unwrap_or_else(|| "the project's test command".to_string()),
+            "shell" => args["command"].as_str().map(str::to_string),
+            "run_tests" => Some(
+                crate::tools::test::TestRun::plan(args, &self.ctx)
+                    .map(|plan| plan.command)
+                    .unwrap_or_else(|_| "the project's test command".to_string()),
             ),
             _ => None,
         };
         let root = self.ctx.workspace.root().display().to_string();
-        let summary = match &command {
-            Some(command) => format!("run `{command}` in {root}"),
-            None => format!(
+        let summary = match (&command, protected) {
+            (Some(command), _) => format!("run `{command}` in {root}"),
+            (None, Some(path)) => format!(
+                "{} {path} — a protected path (git's or lode's own files, or hooks)",
+                call.name
+            ),
+            (None, None) => format!(
                 "{} {}",
                 call.name,
                 args["path"].as_str().unwrap_or_default()
@@ -629,7 +642,9 @@ impl Agent {
                         Decision::Approve => true,
                         Decision::Reject => false,
                         Decision::AlwaysThisSession => {
-                            self.always.push(permission);
+                            if protected.is_none() {
+                                self.always.push(permission);
+                            }
                             true
                         }
                     });

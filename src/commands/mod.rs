@@ -11,6 +11,7 @@ pub mod hook;
 pub mod models;
 pub mod route;
 pub mod synth;
+pub mod trust;
 pub mod undo;
 
 use std::io::IsTerminal;
@@ -41,6 +42,8 @@ pub enum CommandError {
     BadJson { path: PathBuf, message: String },
     #[error("{0}")]
     Undo(String),
+    #[error("{0}")]
+    Trust(String),
     #[error("{0}")]
     Hook(String),
     #[error("{0}")]

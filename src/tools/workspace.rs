@@ -87,6 +87,33 @@ impl Workspace {
         Ok(resolved)
     }
 
+    /// Whether the agent's file tools may only write `resolved` (a path from `resolve`) with
+    /// an approval naming it: git's directory (its config and hooks run code on the user's
+    /// next `git` command), lode's own `.lode/` (its config chooses models and commands), and
+    /// the directory `core.hooksPath` names. Returns the path as shown to the user.
+    pub fn protected(&self, resolved: &Path) -> Option<String> {
+        let rel = resolved.strip_prefix(&self.root).ok()?;
+        let special = rel.components().any(|c| {
+            let name = c.as_os_str().to_string_lossy();
+            name.eq_ignore_ascii_case(".git") || name.eq_ignore_ascii_case(".lode")
+        });
+        let hooks = special || self.hooks_dir().is_some_and(|dir| resolved.starts_with(dir));
+        hooks.then(|| self.display(resolved))
+    }
+
+    /// `core.hooksPath` when it points inside the workspace.
+    fn hooks_dir(&self) -> Option<PathBuf> {
+        let repo = git2::Repository::open(&self.root).ok()?;
+        let path = repo.config().ok()?.get_path("core.hooksPath").ok()?;
+        let dir = if path.is_absolute() {
+            path
+        } else {
+            self.root.join(path)
+        };
+        let dir = dir.canonicalize().unwrap_or(dir);
+        dir.starts_with(&self.root).then_some(dir)
+    }
+
     /// A path inside the workspace as the model should see it: relative, with `/`.
     pub fn display(&self, path: &Path) -> String {
         let rel = path.strip_prefix(&self.root).unwrap_or(path);
@@ -151,6 +178,27 @@ mod tests {
     }
 
     #[cfg(unix)]
+    #[test]
+    fn git_lode_and_hook_paths_are_protected() {
+        let (_dir, ws) = setup();
+        let root = ws.root().to_path_buf();
+        let repo = git2::Repository::init(&root).unwrap();
+        repo.config().unwrap().set_str("core.hooksPath", "githooks").unwrap();
+        std::fs::create_dir_all(root.join("githooks")).unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(root.join(".git"), root.join("innocent")).unwrap();
+        let protected = |p: &str| ws.protected(&ws.resolve(p).unwrap());
+        assert_eq!(protected(".git/config").as_deref(), Some(".git/config"));
+        assert_eq!(protected("./src/../.GIT/hooks/pre-commit").as_deref(), Some(".GIT/hooks/pre-commit"));
+        assert_eq!(protected(".lode/config.toml").as_deref(), Some(".lode/config.toml"));
+        assert_eq!(protected("vendor/sub/.git/config").as_deref(), Some("vendor/sub/.git/config"));
+        assert_eq!(protected("githooks/pre-push").as_deref(), Some("githooks/pre-push"));
+        #[cfg(unix)]
+        assert_eq!(protected("innocent/config").as_deref(), Some(".git/config"));
+        assert_eq!(protected("src/lib.rs"), None);
+        assert_eq!(protected(".gitignore"), None);
+    }
+
     #[test]
     fn symlinks_leading_out_are_refused() {
         let (dir, ws) = setup();

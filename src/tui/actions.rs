@@ -53,6 +53,17 @@ pub fn run(ctl: &mut Controller, command: Slash) {
         },
         Slash::Resume(Some(id)) => ctl.resume(&id),
         Slash::Stats => info(ctl, stats(ctl)),
+        Slash::Trust => {
+            let root = ctl.workspace.root().to_path_buf();
+            match crate::commands::trust::record(
+                &ctl.config,
+                &root,
+                crate::config::TrustLevel::Trusted,
+            ) {
+                Ok(line) => info(ctl, format!("{line}; it applies from the next session")),
+                Err(e) => ctl.app.set_banner(NoticeKind::Error, e),
+            }
+        }
         Slash::Quit => ctl.quit(),
     }
 }

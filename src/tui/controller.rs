@@ -348,6 +348,10 @@ impl Controller {
                 .ui
                 .send(UiMsg::Notice(format!("{}: {mode}", backend.model_name())));
         }
+        let untrusted = self.config.repo_trust.as_ref().and_then(|t| t.notice());
+        for notice in untrusted.into_iter().chain(ctx.confine.notice()) {
+            let _ = self.ui.send(UiMsg::Notice(notice));
+        }
         let agent = Agent::new(
             Arc::clone(&backend),
             crate::tools::all(),

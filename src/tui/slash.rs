@@ -14,6 +14,8 @@ pub enum Slash {
     /// `/resume` lists saved sessions; `/resume ID` restores one.
     Resume(Option<String>),
     Stats,
+    /// Trust this repository's `.lode/config.toml` (from the next session on).
+    Trust,
     Quit,
 }
 
@@ -38,6 +40,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ),
     ("resume", "continue a saved session"),
     ("stats", "token, cache and speed totals for this session"),
+    (
+        "trust",
+        "let this repository's .lode/config.toml choose models and commands",
+    ),
     ("quit", "leave lode (also Ctrl-C twice)"),
 ];
 
@@ -64,6 +70,7 @@ pub fn parse(input: &str) -> Option<Result<Slash, String>> {
         "compact" => Slash::Compact,
         "resume" => Slash::Resume(arg),
         "stats" => Slash::Stats,
+        "trust" => Slash::Trust,
         "quit" | "exit" | "q" => Slash::Quit,
         _ => {
             let known: Vec<String> = COMMANDS.iter().map(|(c, _)| format!("/{c}")).collect();
