@@ -691,7 +691,10 @@ mod tests {
         assert_eq!(config.remote.base_url, None);
         assert_eq!(config.remote.api_key_env, None);
         assert_eq!(config.agent.test_command, None);
-        assert_eq!(config.sandbox.mode, crate::tools::confine::SandboxMode::WorkspaceWrite);
+        assert_eq!(
+            config.sandbox.mode,
+            crate::tools::confine::SandboxMode::WorkspaceWrite
+        );
         assert_eq!(
             config.repo_trust.unwrap().ignored,
             [

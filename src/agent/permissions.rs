@@ -125,12 +125,21 @@ mod tests {
 
     #[test]
     fn protected_paths_need_a_named_approval_in_every_mode_but_yolo() {
-        assert_eq!(AutoEdit.protected_verdict(".git/config", true), Verdict::Ask);
+        assert_eq!(
+            AutoEdit.protected_verdict(".git/config", true),
+            Verdict::Ask
+        );
         assert!(matches!(
             AutoEdit.protected_verdict(".git/config", false),
             Verdict::Refused(m) if m.contains("`.git/config` is protected")
         ));
-        assert_eq!(Ask.protected_verdict(".lode/config.toml", true), Verdict::Ask);
-        assert_eq!(Yolo.protected_verdict(".git/config", false), Verdict::Allowed);
+        assert_eq!(
+            Ask.protected_verdict(".lode/config.toml", true),
+            Verdict::Ask
+        );
+        assert_eq!(
+            Yolo.protected_verdict(".git/config", false),
+            Verdict::Allowed
+        );
     }
 }

@@ -453,7 +453,10 @@ impl Agent {
             _ => None,
         };
         let verdict = match &protected {
-            Some(path) => self.options.mode.protected_verdict(path, self.options.interactive),
+            Some(path) => self
+                .options
+                .mode
+                .protected_verdict(path, self.options.interactive),
             None => self.options.mode.verdict(
                 &call.name,
                 permission,
@@ -477,7 +480,14 @@ impl Agent {
                     None => None,
                 };
                 if !self
-                    .ask(call, permission, &args, diff, protected.as_deref(), commands)
+                    .ask(
+                        call,
+                        permission,
+                        &args,
+                        diff,
+                        protected.as_deref(),
+                        commands,
+                    )
                     .await?
                 {
                     return Ok(self.refuse(

@@ -97,7 +97,10 @@ impl Workspace {
             let name = c.as_os_str().to_string_lossy();
             name.eq_ignore_ascii_case(".git") || name.eq_ignore_ascii_case(".lode")
         });
-        let hooks = special || self.hooks_dir().is_some_and(|dir| resolved.starts_with(dir));
+        let hooks = special
+            || self
+                .hooks_dir()
+                .is_some_and(|dir| resolved.starts_with(dir));
         hooks.then(|| self.display(resolved))
     }
 
@@ -183,16 +186,31 @@ mod tests {
         let (_dir, ws) = setup();
         let root = ws.root().to_path_buf();
         let repo = git2::Repository::init(&root).unwrap();
-        repo.config().unwrap().set_str("core.hooksPath", "githooks").unwrap();
+        repo.config()
+            .unwrap()
+            .set_str("core.hooksPath", "githooks")
+            .unwrap();
         std::fs::create_dir_all(root.join("githooks")).unwrap();
         #[cfg(unix)]
         std::os::unix::fs::symlink(root.join(".git"), root.join("innocent")).unwrap();
         let protected = |p: &str| ws.protected(&ws.resolve(p).unwrap());
         assert_eq!(protected(".git/config").as_deref(), Some(".git/config"));
-        assert_eq!(protected("./src/../.GIT/hooks/pre-commit").as_deref(), Some(".GIT/hooks/pre-commit"));
-        assert_eq!(protected(".lode/config.toml").as_deref(), Some(".lode/config.toml"));
-        assert_eq!(protected("vendor/sub/.git/config").as_deref(), Some("vendor/sub/.git/config"));
-        assert_eq!(protected("githooks/pre-push").as_deref(), Some("githooks/pre-push"));
+        assert_eq!(
+            protected("./src/../.GIT/hooks/pre-commit").as_deref(),
+            Some(".GIT/hooks/pre-commit")
+        );
+        assert_eq!(
+            protected(".lode/config.toml").as_deref(),
+            Some(".lode/config.toml")
+        );
+        assert_eq!(
+            protected("vendor/sub/.git/config").as_deref(),
+            Some("vendor/sub/.git/config")
+        );
+        assert_eq!(
+            protected("githooks/pre-push").as_deref(),
+            Some("githooks/pre-push")
+        );
         #[cfg(unix)]
         assert_eq!(protected("innocent/config").as_deref(), Some(".git/config"));
         assert_eq!(protected("src/lib.rs"), None);

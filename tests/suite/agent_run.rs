@@ -308,20 +308,29 @@ fn ask_mode_shows_the_diff_and_obeys_the_answer() {
             let mut decisions = vec![Decision::Approve, Decision::Reject];
             let mut seen = Vec::new();
             while let Some(event) = rx.recv().await {
-                if let AgentEvent::ApprovalNeeded { id, diff, .. } = &event {
-                    assert!(diff.as_deref().unwrap().contains("+    a + b"), "{diff:?}");
-                    let decision = decisions.pop().unwrap();
+                if let AgentEvent::ApprovalNeeded { id, diff, tool, .. } = &event {
+                    // The end-of-run test command is asked for too (then declined here).
+                    let decision = if tool == "run_tests" {
+                        Decision::Reject
+                    } else {
+                        assert!(diff.as_deref().unwrap().contains("+    a + b"), "{diff:?}");
+                        decisions.pop().unwrap()
+                    };
                     commands_tx.send(AgentCommand::Approval { id: id.clone(), decision }).unwrap();
                 }
                 seen.push(event);
             }
             seen
         });
-        agent.run_task("fix add", &mut commands).await;
+        let outcome = agent.run_task("fix add", &mut commands).await;
         drop(agent);
         let seen = answers.await.unwrap();
         let declined = seen.iter().any(|e| matches!(e, AgentEvent::ToolFinished { ok: false, output, .. } if output.contains("declined")));
         assert!(declined);
+        let asked_tests = seen.iter().any(|e| matches!(e, AgentEvent::ApprovalNeeded { tool, .. } if tool == "run_tests"));
+        assert!(asked_tests, "--ask ran the test command without asking");
+        // Tests declined: the task is not shown done.
+        assert_eq!(outcome, lode::agent::Outcome::NotAchieved);
     });
     // The first (rejected) edit changed nothing; the second (approved) one applied.
     assert_ne!(std::fs::read(repo.join("src/lib.rs")).unwrap(), original);
