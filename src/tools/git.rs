@@ -303,6 +303,13 @@ pub(crate) fn sandbox_git_config() {
     });
 }
 
+/// The repository's `core.hooksPath`, as configured (relative paths are relative to `root`).
+pub fn hooks_path(root: &Path) -> Option<std::path::PathBuf> {
+    let repo = git2::Repository::open(root).ok()?;
+    let path = repo.config().ok()?.get_path("core.hooksPath").ok()?;
+    Some(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -89,9 +89,9 @@ impl Tool for Outline {
                     meta.len()
                 )));
             }
-            let bytes = tokio::fs::read(&resolved)
-                .await
-                .map_err(|e| ToolError::Failed(format!("cannot read `{shown}`: {e}")))?;
+            let bytes =
+                crate::tools::regular::read_regular(&resolved, &shown, OUTLINE_MAX_FILE_BYTES)?
+                    .ok_or_else(|| ToolError::Failed(format!("`{shown}` does not exist")))?;
             let found = tokio::task::spawn_blocking(move || symbols(lang, &bytes))
                 .await
                 .map_err(|e| ToolError::Failed(format!("outline stopped unexpectedly: {e}")))??;

@@ -65,9 +65,12 @@ impl Tool for ReadFile {
                     "`{shown}` is a directory; use list_files with path `{shown}` to see what it contains"
                 )));
             }
-            let bytes = tokio::fs::read(&resolved)
-                .await
-                .map_err(|e| ToolError::Failed(format!("cannot read `{shown}`: {e}")))?;
+            let bytes = crate::tools::regular::read_regular(
+                &resolved,
+                &shown,
+                crate::tools::regular::MAX_FILE_BYTES,
+            )?
+            .ok_or_else(|| ToolError::Failed(format!("`{shown}` does not exist")))?;
             if looks_binary(&bytes) {
                 return Ok(ToolOutput {
                     content: format!("`{shown}`: binary file, {} bytes; not shown", bytes.len()),

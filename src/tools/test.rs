@@ -56,7 +56,18 @@ impl Tool for RunTests {
             let root = ctx.workspace.root();
             let plan = TestRun::plan(&args, ctx)?;
             let command = plan.command.as_str();
-            let run = run_command(command, root, TEST_TIMEOUT, &ctx.cancel, &ctx.confine).await?;
+            let protected = crate::tools::protect::Snapshot::take(root);
+            let run = run_command(command, root, TEST_TIMEOUT, &ctx.cancel, &ctx.confine).await;
+            let restored = protected.restore(root);
+            let run = run?;
+            let restored = if restored.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "[the test command changed protected files; they were put back: {}]\n",
+                    restored.join(", ")
+                )
+            };
             let counts = parse_test_counts(&run.output);
             let success = run.exit_code == Some(0) && run.end != RunEnd::TimedOut;
             let verdict = if success {
@@ -75,7 +86,7 @@ impl Tool for RunTests {
             };
             Ok(ToolOutput {
                 content: format!(
-                    "{}\n{}\n[{verdict}: {tally} — `{command}`]",
+                    "{}\n{}\n{restored}[{verdict}: {tally} — `{command}`]",
                     output.trim_end_matches('\n'),
                     run.status_line()
                 ),

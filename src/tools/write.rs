@@ -2,7 +2,6 @@
 //! shares — the stale-file check, the undo journal, the atomic write, the `seen` stamp and
 //! the diff — so `edit_file` and `write_file` cannot drift apart on any of them.
 
-use std::io;
 use std::path::Path;
 
 use serde_json::{json, Value};
@@ -109,11 +108,7 @@ fn write_file(args: &Value, ctx: &ToolContext) -> Result<ToolOutput, ToolError> 
 
 /// The file's bytes, or `None` when it does not exist yet.
 pub(crate) fn read_existing(abs: &Path, rel: &str) -> Result<Option<Vec<u8>>, ToolError> {
-    match std::fs::read(abs) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(ToolError::Failed(format!("cannot read `{rel}`: {e}"))),
-    }
+    crate::tools::regular::read_regular(abs, rel, crate::tools::regular::MAX_FILE_BYTES)
 }
 
 /// Refuses to overwrite a file that changed on disk since the agent last read or wrote it
@@ -170,17 +165,45 @@ pub(crate) fn save_file(
     Ok(())
 }
 
-/// A unified diff with `a/` and `b/` file headers (`/dev/null` for a new file).
+/// The most text a diff is computed over, and the longest diff kept: a diff goes to the model,
+/// to the screen and into a `--json` event, so a rewrite of a huge file must not become a
+/// huge diff.
+const DIFF_INPUT_LIMIT: usize = 8 * 1024 * 1024;
+const DIFF_LIMIT: usize = 256 * 1024;
+
+/// A unified diff with `a/` and `b/` file headers (`/dev/null` for a new file), at most
+/// `DIFF_LIMIT` bytes (cut at a line, with a note of what was left out).
 pub(crate) fn unified_diff(rel: &str, old: Option<&str>, new: &str) -> String {
     let old_header = match old {
         Some(_) => format!("a/{rel}"),
         None => "/dev/null".to_string(),
     };
-    similar::TextDiff::from_lines(old.unwrap_or(""), new)
+    let old_text = old.unwrap_or("");
+    if old_text.len() + new.len() > DIFF_INPUT_LIMIT {
+        return format!(
+            "--- {old_header}\n+++ b/{rel}\n[diff not computed: {} bytes before, {} after]\n",
+            old_text.len(),
+            new.len()
+        );
+    }
+    let diff = similar::TextDiff::from_lines(old_text, new)
         .unified_diff()
         .context_radius(3)
         .header(&old_header, &format!("b/{rel}"))
-        .to_string()
+        .to_string();
+    if diff.len() <= DIFF_LIMIT {
+        return diff;
+    }
+    let mut cut = DIFF_LIMIT;
+    while !diff.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let cut = diff[..cut].rfind('\n').map_or(cut, |i| i + 1);
+    format!(
+        "{}[… {} more bytes of diff not shown]\n",
+        &diff[..cut],
+        diff.len() - cut
+    )
 }
 
 #[cfg(test)]

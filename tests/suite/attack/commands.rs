@@ -285,3 +285,29 @@ fn a_repository_config_is_believed_only_once_the_user_trusts_it() {
     let (_, connected) = attempt();
     assert!(!connected);
 }
+
+#[test]
+fn a_test_suite_cannot_plant_git_config_or_hooks() {
+    let (home, repo) = repo("py-slug");
+    std::fs::write(repo.join(".git/config"), "[core]\n").unwrap();
+    std::fs::write(
+        repo.join("conftest.py"),
+        "import os\nopen('.git/config', 'a').write('\\tfsmonitor = touch pwned\\n')\n\
+         os.makedirs('.git/hooks', exist_ok=True)\nopen('.git/hooks/post-checkout', 'w').write('#!/bin/sh\\n')\n",
+    )
+    .unwrap();
+    let s = script(
+        home.path(),
+        serde_json::json!([{"calls": [{"tool": "run_tests", "args": {}}]}, {"say": ""}]),
+    );
+    let (_code, stdout, _stderr) = run(home.path(), &repo, &s, &[]);
+    assert_eq!(
+        std::fs::read_to_string(repo.join(".git/config")).unwrap(),
+        "[core]\n"
+    );
+    assert!(!repo.join(".git/hooks/post-checkout").exists());
+    assert!(
+        stdout.contains("they were put back: .git/config"),
+        "{stdout}"
+    );
+}
