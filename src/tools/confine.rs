@@ -123,19 +123,58 @@ impl Confinement {
         roots
     }
 
-    /// Prepares `cmd` to run under this policy: its environment, and on Linux the sandbox
-    /// and the supervisor.
+    /// `sh -c command_line` under this policy: its environment, and on Linux the sandbox
+    /// and the supervisor; on macOS the command runs inside `sandbox-exec` with the Seatbelt
+    /// profile of the same policy.
     ///
     /// # Errors
     /// The sandbox could not be built (a Landlock rule was refused).
-    pub fn apply(&self, cmd: &mut tokio::process::Command) -> std::io::Result<()> {
+    pub fn command(&self, command_line: &str) -> std::io::Result<tokio::process::Command> {
+        #[cfg(target_os = "macos")]
+        let mut cmd = match self.seatbelt_profile() {
+            Some(profile) if Path::new(SANDBOX_EXEC).is_file() => {
+                let mut cmd = tokio::process::Command::new(SANDBOX_EXEC);
+                cmd.arg("-p").arg(profile).arg("sh");
+                cmd
+            }
+            _ => tokio::process::Command::new("sh"),
+        };
+        #[cfg(not(target_os = "macos"))]
+        let mut cmd = tokio::process::Command::new("sh");
+        cmd.arg("-c").arg(command_line);
         cmd.env_clear();
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         #[cfg(target_os = "linux")]
-        linux::apply(self, cmd)?;
-        #[cfg(not(target_os = "linux"))]
+        linux::apply(self, &mut cmd)?;
+        #[cfg(all(unix, not(target_os = "linux")))]
         cmd.process_group(0);
-        Ok(())
+        Ok(cmd)
+    }
+
+    /// The macOS Seatbelt profile of this policy (`None` when it restricts nothing): every
+    /// read allowed, writes only under the writable roots and to the character devices,
+    /// outbound IP traffic denied unless the network is allowed.
+    pub fn seatbelt_profile(&self) -> Option<String> {
+        if self.mode == SandboxMode::Off && self.network {
+            return None;
+        }
+        let mut profile = String::from("(version 1)\n(allow default)\n");
+        if self.mode != SandboxMode::Off {
+            profile.push_str("(deny file-write*)\n(allow file-write*");
+            for root in self.writable_roots() {
+                // Seatbelt matches real paths: /tmp is /private/tmp there.
+                let real = root.canonicalize().unwrap_or(root);
+                profile.push_str(&format!("\n  (subpath {})", sbpl_string(&real)));
+            }
+            for device in ["/dev/null", "/dev/zero", "/dev/tty", "/dev/dtracehelper"] {
+                profile.push_str(&format!("\n  (literal {})", sbpl_string(Path::new(device))));
+            }
+            profile.push_str("\n  (regex #\"^/dev/fd/\"))\n");
+        }
+        if !self.network {
+            profile.push_str("(deny network-outbound (remote ip \"*:*\"))\n");
+        }
+        Some(profile)
     }
 
     /// What this kernel enforces of the policy; `None` when the policy asks for nothing.
@@ -145,7 +184,15 @@ impl Confinement {
         }
         #[cfg(target_os = "linux")]
         let support = linux::support();
-        #[cfg(not(target_os = "linux"))]
+        #[cfg(target_os = "macos")]
+        let support = {
+            let seatbelt = Path::new(SANDBOX_EXEC).is_file();
+            Enforcement {
+                files: seatbelt,
+                network: seatbelt,
+            }
+        };
+        #[cfg(not(any(target_os = "linux", target_os = "macos")))]
         let support = Enforcement {
             files: false,
             network: false,
@@ -171,6 +218,8 @@ impl Confinement {
         }
         let why = if cfg!(target_os = "linux") {
             "this kernel has no Landlock support for it (Linux 5.13+ for files, 6.7+ for the network)"
+        } else if cfg!(target_os = "macos") {
+            "/usr/bin/sandbox-exec is missing"
         } else {
             "lode has no sandbox on this platform yet"
         };
@@ -179,6 +228,16 @@ impl Confinement {
             missing.join(" or ")
         ))
     }
+}
+
+/// Where macOS keeps its sandbox launcher.
+#[cfg(target_os = "macos")]
+const SANDBOX_EXEC: &str = "/usr/bin/sandbox-exec";
+
+/// A path as a Seatbelt string literal.
+fn sbpl_string(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 /// The temp directories: `$TMPDIR`, `/tmp`, `/var/tmp`, `/dev/shm`.
@@ -231,6 +290,29 @@ fn lookup<'a>(env: &'a [(String, String)], name: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_seatbelt_profile_says_the_same_as_the_landlock_policy() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Confinement::default_for(dir.path());
+        let profile = c.seatbelt_profile().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        assert!(profile.starts_with("(version 1)\n(allow default)\n(deny file-write*)\n"));
+        assert!(
+            profile.contains(&format!("(subpath \"{}\")", root.display())),
+            "{profile}"
+        );
+        assert!(profile.contains("(literal \"/dev/null\")"));
+        assert!(profile.ends_with("(deny network-outbound (remote ip \"*:*\"))\n"));
+        c.network = true;
+        assert!(!c.seatbelt_profile().unwrap().contains("network"));
+        c.mode = SandboxMode::Off;
+        assert_eq!(c.seatbelt_profile(), None);
+        assert_eq!(
+            sbpl_string(Path::new("/a \"b\"\\c")),
+            "\"/a \\\"b\\\"\\\\c\""
+        );
+    }
 
     #[test]
     fn read_only_writes_only_temp_dirs_and_workspace_write_adds_the_root() {

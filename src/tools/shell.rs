@@ -148,16 +148,13 @@ pub(crate) async fn run_command(
     if cancel.is_cancelled() {
         return Err(ToolError::Cancelled);
     }
-    let mut cmd = tokio::process::Command::new("sh");
-    cmd.arg("-c")
-        .arg(command)
-        .current_dir(cwd)
+    let mut cmd = confine
+        .command(command)
+        .map_err(|e| ToolError::Failed(format!("cannot confine the command: {e}")))?;
+    cmd.current_dir(cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    confine
-        .apply(&mut cmd)
-        .map_err(|e| ToolError::Failed(format!("cannot confine the command: {e}")))?;
     let mut child = cmd
         .spawn()
         .map_err(|e| ToolError::Failed(format!("cannot start `sh`: {e}")))?;
