@@ -219,6 +219,29 @@ pub fn run(json: bool, config: &Config, out: &mut dyn Write) -> Result<(), Comma
     for source in &r.config.sources {
         writeln!(out, "config file  {}", source.display())?;
     }
+    if let Some(trust) = &r.config.repo_trust {
+        let verdict = match (trust.trusted, trust.ignored.as_slice()) {
+            (true, _) => "trusted".to_string(),
+            (false, []) => "not trusted (it sets nothing that needs trust)".to_string(),
+            (false, ignored) => format!("not trusted: ignoring {}", ignored.join(", ")),
+        };
+        writeln!(out, "repository   {verdict} (`lode trust` to change)")?;
+    }
+    let sandbox = r.config.confinement(std::path::Path::new("."));
+    let enforced = match sandbox.notice() {
+        Some(notice) => notice,
+        None => "enforced".to_string(),
+    };
+    writeln!(
+        out,
+        "sandbox      {}, network {}: {enforced}",
+        r.config.sandbox.mode,
+        if r.config.sandbox.network {
+            "allowed"
+        } else {
+            "off"
+        }
+    )?;
     Ok(())
 }
 
