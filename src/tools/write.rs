@@ -186,7 +186,10 @@ pub(crate) fn unified_diff(rel: &str, old: Option<&str>, new: &str) -> String {
             new.len()
         );
     }
-    let diff = similar::TextDiff::from_lines(old_text, new)
+    // Past the deadline similar falls back to a coarser (still correct) diff.
+    let diff = similar::TextDiff::configure()
+        .timeout(std::time::Duration::from_millis(500))
+        .diff_lines(old_text, new)
         .unified_diff()
         .context_radius(3)
         .header(&old_header, &format!("b/{rel}"))
@@ -242,6 +245,24 @@ mod tests {
             out.content.starts_with("Created `src/new.rs` (1 lines)."),
             "{}",
             out.content
+        );
+    }
+
+    #[test]
+    fn diffs_of_huge_rewrites_stay_small() {
+        // A 9 MiB one-line file replaced: no diff is computed at all.
+        let big = "x".repeat(9 * 1024 * 1024);
+        let diff = unified_diff("big.txt", Some(&big), "y\n");
+        assert!(diff.len() < 200, "{}", diff.len());
+        assert!(diff.contains("diff not computed"), "{diff}");
+        // A new 40k-line file: the diff is cut at a line, with a note.
+        let new: String = (0..40_000).map(|i| format!("new line {i}\n")).collect();
+        let diff = unified_diff("many.txt", None, &new);
+        assert!(diff.len() <= DIFF_LIMIT + 100, "{}", diff.len());
+        assert!(
+            diff.ends_with("more bytes of diff not shown]\n"),
+            "{}",
+            &diff[diff.len() - 80..]
         );
     }
 
