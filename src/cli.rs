@@ -105,6 +105,12 @@ cargo test 2>&1 | lode run --read-only \"why does this fail?\""
     )]
     Run(RunArgs),
     /// Restore the files the last `lode run` in this repository changed, byte for byte.
+    #[command(
+        after_long_help = "A file changed after the run (by you, by another tool) is not \
+overwritten: undo refuses, changes nothing and exits 1; `--force` undoes anyway and keeps each \
+changed version as FILE.lode-backup. Nothing is written through a symlink. Directories the run \
+created are removed when empty.\n\nExamples:\n  lode undo\n  lode undo --force --cwd ~/src/app"
+    )]
     Undo(UndoArgs),
     /// Raw completion with the in-process engine, like llama-cli.
     #[command(
@@ -324,6 +330,9 @@ pub struct UndoArgs {
     /// The repository to restore (default: the current one).
     #[arg(long, value_name = "DIR")]
     pub cwd: Option<PathBuf>,
+    /// Undo even files changed after the run; each changed version is kept as FILE.lode-backup.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Options shared by commands that load a model.

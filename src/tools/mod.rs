@@ -12,6 +12,7 @@ pub mod list;
 pub mod outline;
 pub mod plan;
 pub mod read;
+pub mod run_lock;
 pub mod search;
 pub mod shell;
 pub mod test;
