@@ -122,6 +122,12 @@ cargo test 2>&1 | lode run --read-only \"why does this fail?\""
     )]
     Run(RunArgs),
     /// Restore the files the last `lode run` in this repository changed, byte for byte.
+    #[command(
+        after_long_help = "A file changed after the run (by you, by another tool) is not \
+overwritten: undo refuses, changes nothing and exits 1; `--force` undoes anyway and keeps each \
+changed version as FILE.lode-backup. Nothing is written through a symlink. Directories the run \
+created are removed when empty.\n\nExamples:\n  lode undo\n  lode undo --force --cwd ~/src/app"
+    )]
     Undo(UndoArgs),
     /// Trust this repository: let its `.lode/config.toml` choose models, servers, the test
     /// command and the sandbox (until then only performance settings apply).
@@ -359,6 +365,9 @@ pub struct UndoArgs {
     /// The repository to restore (default: the current one).
     #[arg(long, value_name = "DIR")]
     pub cwd: Option<PathBuf>,
+    /// Undo even files changed after the run; each changed version is kept as FILE.lode-backup.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Options shared by commands that load a model.

@@ -103,6 +103,12 @@ fn run_inner(options: &RunOptions, config: &Config) -> Result<u8, (u8, String)> 
             "no task given: `lode run \"what to do\"` (or pipe it on stdin)".into(),
         ));
     }
+    let _one_run = crate::tools::run_lock::RunLock::acquire(
+        &config.dirs.data,
+        &root,
+        crate::tools::run_lock::Holder::Run,
+    )
+    .map_err(|e| (exit::USAGE, e.to_string()))?;
     let progress = crate::commands::progress_bar("loading model");
     let backend = open(&options.backend, config, progress).map_err(|e| match e {
         OpenError::NoModel(m) => (exit::NO_MODEL, m),

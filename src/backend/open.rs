@@ -9,7 +9,7 @@ use crate::backend::anthropic::{AnthropicBackend, AnthropicConfig};
 use crate::backend::fallback::{FallbackBackend, FallbackPolicy, Opener};
 use crate::backend::local::LocalBackend;
 use crate::backend::openai::{OpenAiBackend, OpenAiConfig};
-use crate::backend::scripted::ScriptedBackend;
+use crate::backend::scripted::{ScriptError, ScriptedBackend};
 use crate::backend::ModelBackend;
 use crate::config::{BackendChoice, Config, FallbackChoice, Wire};
 use crate::engine::options::ProgressFn;
@@ -22,7 +22,7 @@ pub enum OpenError {
     /// file, a script that cannot be read.
     #[error("{0}")]
     NoModel(String),
-    /// The configuration is wrong (exit status 2).
+    /// The configuration is wrong (exit status 2), a malformed script included.
     #[error("{0}")]
     Config(String),
 }
@@ -131,7 +131,12 @@ pub fn open(
 fn open_scripted(path: &Path) -> Result<Arc<dyn ModelBackend>, OpenError> {
     ScriptedBackend::load(path)
         .map(|b| Arc::new(b) as Arc<dyn ModelBackend>)
-        .map_err(|e| OpenError::NoModel(e.to_string()))
+        .map_err(|e| match e {
+            // A script that is there but malformed is a mistake in what was passed, like a
+            // bad flag; one that cannot be read is a model that is not there.
+            ScriptError::Parse { .. } => OpenError::Config(e.to_string()),
+            ScriptError::Read { .. } => OpenError::NoModel(e.to_string()),
+        })
 }
 
 /// The remote server, speaking `--wire` / `[remote] wire`.

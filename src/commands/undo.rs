@@ -1,4 +1,5 @@
-//! `lode undo`: put back, byte for byte, the files the last `lode run` changed here.
+//! `lode undo`: put back, byte for byte, the files the last `lode run` changed here — never
+//! over a change made since (unless `--force`, which keeps that change as a backup).
 
 use std::io::Write;
 
@@ -6,7 +7,8 @@ use crate::cli::UndoArgs;
 use crate::commands::CommandError;
 use crate::config::Config;
 use crate::exec::repo_root;
-use crate::tools::journal::undo_last;
+use crate::tools::journal::{undo_with, UndoMode};
+use crate::tools::run_lock::{Holder, RunLock};
 
 /// Runs `lode undo`.
 pub fn run(args: &UndoArgs, config: &Config, out: &mut dyn Write) -> Result<(), CommandError> {
@@ -15,26 +17,32 @@ pub fn run(args: &UndoArgs, config: &Config, out: &mut dyn Write) -> Result<(), 
         None => std::env::current_dir()?,
     };
     let root = repo_root(&cwd);
-    let report =
-        undo_last(&config.dirs.data, &root).map_err(|e| CommandError::Undo(e.to_string()))?;
-    let show = |p: &std::path::Path| {
-        p.strip_prefix(&report.root)
-            .unwrap_or(p)
-            .display()
-            .to_string()
+    // A run still writing would change files under our feet and replace the journal.
+    let _lock = RunLock::acquire(&config.dirs.data, &root, Holder::Undo)
+        .map_err(|e| CommandError::Undo(e.to_string()))?;
+    let mode = if args.force {
+        UndoMode::Force
+    } else {
+        UndoMode::Refuse
     };
-    for path in &report.restored {
-        writeln!(out, "restored {}", show(path))?;
-    }
-    for path in &report.deleted {
-        writeln!(out, "deleted  {} (created by the run)", show(path))?;
-    }
-    for path in &report.changed_since {
+    let report =
+        undo_with(&config.dirs.data, &root, mode).map_err(|e| CommandError::Undo(e.to_string()))?;
+    for kept in &report.backups {
         writeln!(
             out,
-            "note: {} had changed again after the run; those later changes are gone too",
-            show(path)
+            "kept     {} (your version of {}, changed after the run)",
+            kept.backup.display(),
+            kept.path.display()
         )?;
+    }
+    for path in &report.restored {
+        writeln!(out, "restored {}", path.display())?;
+    }
+    for path in &report.deleted {
+        writeln!(out, "deleted  {} (created by the run)", path.display())?;
+    }
+    for path in &report.removed_dirs {
+        writeln!(out, "removed  {}/ (created by the run)", path.display())?;
     }
     if report.restored.is_empty() && report.deleted.is_empty() {
         writeln!(out, "the last run changed no files")?;

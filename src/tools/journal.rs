@@ -1,19 +1,26 @@
 //! The undo journal behind `lode undo`. Before a run first changes a file, the original bytes
-//! and permissions (or the fact that the file did not exist) are saved under
-//! `<data_dir>/undo/<workspace id>/`, so the whole run can be rolled back byte for byte even
-//! after the process is gone. Only the last run that changed something is kept: its first
-//! `record` replaces the previous journal.
+//! and permissions (or the fact that the file did not exist, and which of its directories did
+//! not either) are saved under `<data_dir>/undo/<workspace id>/`, so the whole run can be
+//! rolled back byte for byte even after the process is gone. Only the last run that changed
+//! something is kept: its first `record` replaces the previous journal. One run at a time
+//! writes it (`run_lock`); rolling back is `undo`.
 
-use std::collections::HashSet;
-use std::fmt;
+mod undo;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeSet, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::tools::fsutil::atomic_write;
+use crate::tools::fsutil::{atomic_write, remove_stale_temps, symlinked_ancestor};
 use crate::tools::Workspace;
+
+pub use undo::{undo_last, undo_with, Backup, UndoError, UndoMode, UndoReport};
 
 const MANIFEST: &str = "manifest.json";
 const FORMAT_VERSION: u32 = 1;
@@ -36,8 +43,12 @@ struct Entry {
     /// Workspace-relative.
     path: PathBuf,
     before: Before,
-    /// blake3 of the bytes the run left; lets `undo` say when someone changed the file since.
+    /// blake3 of the bytes the run left; lets `undo` tell when someone changed the file since.
     after: Option<String>,
+    /// Directories (workspace-relative, outermost first) that did not exist when a new file
+    /// was recorded: the write creates them, so undo removes them again if they are empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    created_dirs: Vec<PathBuf>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -83,8 +94,9 @@ impl Journal {
         })
     }
 
-    /// Saves the current state of `abs_path` (a file inside the workspace) unless this run
-    /// already did: call it before every modification, the first one is what `undo` restores.
+    /// Saves the current state of `abs_path` (a file inside the workspace, symlinks already
+    /// resolved, as `Workspace::resolve` gives it) unless this run already did: call it before
+    /// every modification, the first one is what `undo` restores.
     pub fn record(&mut self, abs_path: &Path) -> io::Result<()> {
         let rel = self.relative(abs_path)?;
         if self.recorded.contains(&rel) {
@@ -95,8 +107,12 @@ impl Journal {
             fs::create_dir_all(&self.dir)?;
             self.started = true;
         }
+        let mut created_dirs = Vec::new();
         let before = match fs::symlink_metadata(abs_path) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Before::Missing,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                created_dirs = self.missing_dirs(&rel);
+                Before::Missing
+            }
             Err(e) => return Err(e),
             Ok(_) => {
                 // Follow symlinks: writers replace the target's bytes, so those are what to keep.
@@ -124,6 +140,7 @@ impl Journal {
             path: rel.clone(),
             before,
             after: None,
+            created_dirs,
         });
         self.save()?;
         self.recorded.insert(rel);
@@ -151,6 +168,22 @@ impl Journal {
             .collect()
     }
 
+    /// The ancestors of `rel` that do not exist yet, outermost first.
+    fn missing_dirs(&self, rel: &Path) -> Vec<PathBuf> {
+        let mut missing: Vec<PathBuf> = rel
+            .ancestors()
+            .skip(1)
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .take_while(|dir| {
+                matches!(fs::symlink_metadata(self.root.join(dir)),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound)
+            })
+            .map(Path::to_path_buf)
+            .collect();
+        missing.reverse();
+        missing
+    }
+
     fn relative(&self, abs_path: &Path) -> io::Result<PathBuf> {
         match abs_path.strip_prefix(&self.root) {
             Ok(rel) if !rel.as_os_str().is_empty() => Ok(rel.to_path_buf()),
@@ -171,149 +204,42 @@ impl Journal {
     }
 }
 
-/// What `undo_last` did; paths are workspace-relative.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct UndoReport {
-    pub root: PathBuf,
-    /// Files put back to their pre-run bytes and permissions.
-    pub restored: Vec<PathBuf>,
-    /// Files the run had created, now removed.
-    pub deleted: Vec<PathBuf>,
-    /// Of the above, files that were changed again after the run; their later changes are gone.
-    pub changed_since: Vec<PathBuf>,
-}
-
-impl fmt::Display for UndoReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "undid the last run in {}", self.root.display())?;
-        for path in &self.restored {
-            writeln!(f, "  restored {}", path.display())?;
-        }
-        for path in &self.deleted {
-            writeln!(f, "  deleted  {}", path.display())?;
-        }
-        for path in &self.changed_since {
-            writeln!(
-                f,
-                "  note: {} had changed again after that run; those later changes were discarded too",
-                path.display()
-            )?;
-        }
-        Ok(())
-    }
-}
-
-/// Why `undo_last` could not undo.
-#[derive(Debug, thiserror::Error)]
-pub enum UndoError {
-    #[error("nothing to undo in {}: no run has changed files there since the last undo", root.display())]
-    NothingToUndo { root: PathBuf },
-    #[error("the undo journal at {} is damaged ({reason}); nothing was restored — delete that directory to start afresh", dir.display())]
-    Corrupt { dir: PathBuf, reason: String },
-    #[error("cannot undo `{}`: {source}; files listed before it were already restored", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-}
-
-/// Rolls back the last journaled run in the workspace at `workspace_root` and removes its
-/// journal. Every blob is checked before any file is touched, so a damaged journal changes
-/// nothing.
-pub fn undo_last(data_dir: &Path, workspace_root: &Path) -> Result<UndoReport, UndoError> {
-    let root = workspace_root
-        .canonicalize()
-        .unwrap_or_else(|_| workspace_root.to_path_buf());
-    let dir = journal_dir(data_dir, &root);
-    let corrupt = |reason: String| UndoError::Corrupt {
-        dir: dir.clone(),
-        reason,
-    };
-    let text = match fs::read(dir.join(MANIFEST)) {
-        Ok(text) => text,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(UndoError::NothingToUndo { root })
-        }
-        Err(e) => return Err(corrupt(format!("cannot read {MANIFEST}: {e}"))),
-    };
-    let manifest: Manifest =
-        serde_json::from_slice(&text).map_err(|e| corrupt(format!("{MANIFEST}: {e}")))?;
-    if manifest.version != FORMAT_VERSION {
-        return Err(corrupt(format!(
-            "unknown format version {}",
-            manifest.version
-        )));
-    }
-
-    // Load and verify everything first.
-    let mut plan = Vec::with_capacity(manifest.entries.len());
-    for entry in &manifest.entries {
-        if entry.path.is_absolute()
-            || entry
-                .path
-                .components()
-                .any(|c| !matches!(c, std::path::Component::Normal(_)))
-        {
-            return Err(corrupt(format!("bad path {}", entry.path.display())));
-        }
-        let original = match &entry.before {
-            Before::Missing => None,
-            Before::File { blob, .. } => {
-                let bytes = fs::read(dir.join(blob))
-                    .map_err(|e| corrupt(format!("blob of {}: {e}", entry.path.display())))?;
-                if blake3::hash(&bytes).to_hex().as_str() != blob {
-                    return Err(corrupt(format!(
-                        "blob of {} does not match its hash",
-                        entry.path.display()
-                    )));
-                }
-                Some(bytes)
-            }
-        };
-        plan.push((entry, original));
-    }
-
-    let mut report = UndoReport {
-        root: root.clone(),
-        ..UndoReport::default()
-    };
-    for (entry, original) in plan {
-        let abs = root.join(&entry.path);
-        let io_err = |source| UndoError::Io {
-            path: entry.path.clone(),
-            source,
-        };
-        let current = match fs::read(&abs) {
-            Ok(bytes) => Some(bytes),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(io_err(e)),
-        };
-        let current_hash = current
-            .as_deref()
-            .map(|b| blake3::hash(b).to_hex().to_string());
-        if entry.after.is_some() && entry.after != current_hash {
-            report.changed_since.push(entry.path.clone());
-        }
-        match (&entry.before, original) {
-            (Before::File { mode, readonly, .. }, Some(bytes)) => {
-                atomic_write(&abs, &bytes).map_err(io_err)?;
-                set_permissions(&abs, *mode, *readonly).map_err(io_err)?;
-                report.restored.push(entry.path.clone());
-            }
-            _ => {
-                if current.is_some() {
-                    fs::remove_file(&abs).map_err(io_err)?;
-                }
-                report.deleted.push(entry.path.clone());
+/// Removes the temp files a killed run left (see `fsutil::remove_stale_temps`) where that run
+/// could have written them: next to each file in the last journal — a run records a file
+/// before writing it, so its journal names every file it was writing when it died — and in
+/// the journal's own directory. No walk of the repository, and nothing below a directory
+/// that has become a symlink. Returns what was removed. Call it holding the run lock.
+pub fn sweep_stale_temps(data_dir: &Path, root: &Path) -> io::Result<Vec<PathBuf>> {
+    let dir = journal_dir(data_dir, root);
+    let mut removed = remove_stale_temps(&dir, None)?;
+    let entries = fs::read(dir.join(MANIFEST))
+        .ok()
+        .and_then(|text| serde_json::from_slice::<Manifest>(&text).ok())
+        .map(|m| m.entries)
+        .unwrap_or_default();
+    let mut places = BTreeSet::new();
+    for entry in entries {
+        if let (Some(parent), Some(name)) = (entry.path.parent(), entry.path.file_name()) {
+            if is_plain_relative(&entry.path) {
+                places.insert((parent.to_path_buf(), name.to_string_lossy().into_owned()));
             }
         }
     }
-    remove_dir_if_present(&dir).map_err(|source| UndoError::Io {
-        path: dir.clone(),
-        source,
-    })?;
-    Ok(report)
+    for (parent, name) in places {
+        if symlinked_ancestor(root, &parent.join(&name))?.is_some() {
+            continue;
+        }
+        removed.extend(remove_stale_temps(&root.join(&parent), Some(&name))?);
+    }
+    Ok(removed)
+}
+
+/// Only `Normal` components: a manifest path that cannot climb out of the workspace.
+fn is_plain_relative(path: &Path) -> bool {
+    !path.as_os_str().is_empty()
+        && path
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
 }
 
 fn remove_dir_if_present(dir: &Path) -> io::Result<()> {
@@ -332,151 +258,4 @@ fn mode_of(meta: &fs::Metadata) -> Option<u32> {
 #[cfg(not(unix))]
 fn mode_of(_meta: &fs::Metadata) -> Option<u32> {
     None
-}
-
-fn set_permissions(path: &Path, mode: Option<u32>, readonly: bool) -> io::Result<()> {
-    #[cfg(unix)]
-    if let Some(mode) = mode {
-        use std::os::unix::fs::PermissionsExt;
-        return fs::set_permissions(path, fs::Permissions::from_mode(mode));
-    }
-    let _ = mode;
-    let mut perms = fs::metadata(path)?.permissions();
-    perms.set_readonly(readonly);
-    fs::set_permissions(path, perms)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use pretty_assertions::assert_eq;
-
-    fn setup() -> (tempfile::TempDir, tempfile::TempDir, Workspace) {
-        let data = tempfile::tempdir().unwrap();
-        let ws_dir = tempfile::tempdir().unwrap();
-        let ws = Workspace::new(ws_dir.path()).unwrap();
-        (data, ws_dir, ws)
-    }
-
-    #[test]
-    fn undo_restores_bytes_and_deletes_created_files() {
-        let (data, _w, ws) = setup();
-        let root = ws.root();
-        let binary: Vec<u8> = (0..=255u8).chain([0, 0xff, 0xfe, b'\r', b'\n']).collect();
-        fs::write(root.join("bin.dat"), &binary).unwrap();
-        fs::write(root.join("text.txt"), "one\r\ntwo\r\n").unwrap();
-
-        let mut journal = Journal::begin(data.path(), &ws).unwrap();
-        for name in ["bin.dat", "text.txt", "new/created.rs"] {
-            journal.record(&root.join(name)).unwrap();
-        }
-        atomic_write(&root.join("bin.dat"), b"replaced").unwrap();
-        atomic_write(&root.join("text.txt"), b"changed").unwrap();
-        // A second record of the same file in the run must keep the first original.
-        journal.record(&root.join("text.txt")).unwrap();
-        atomic_write(&root.join("text.txt"), b"changed twice").unwrap();
-        atomic_write(&root.join("new/created.rs"), b"fn main() {}").unwrap();
-
-        let report = undo_last(data.path(), root).unwrap();
-        assert_eq!(fs::read(root.join("bin.dat")).unwrap(), binary);
-        assert_eq!(fs::read(root.join("text.txt")).unwrap(), b"one\r\ntwo\r\n");
-        assert!(!root.join("new/created.rs").exists());
-        assert_eq!(
-            report,
-            UndoReport {
-                root: root.to_path_buf(),
-                restored: vec![PathBuf::from("bin.dat"), PathBuf::from("text.txt")],
-                deleted: vec![PathBuf::from("new/created.rs")],
-                changed_since: vec![],
-            }
-        );
-        let err = undo_last(data.path(), root).unwrap_err();
-        assert!(err.to_string().starts_with("nothing to undo in "), "{err}");
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn undo_restores_permissions() {
-        use std::os::unix::fs::PermissionsExt;
-        let (data, _w, ws) = setup();
-        let path = ws.root().join("run.sh");
-        fs::write(&path, "#!/bin/sh\n").unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o700)).unwrap();
-        let mut journal = Journal::begin(data.path(), &ws).unwrap();
-        journal.record(&path).unwrap();
-        fs::write(&path, "changed").unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-        undo_last(data.path(), ws.root()).unwrap();
-        assert_eq!(
-            fs::metadata(&path).unwrap().permissions().mode() & 0o7777,
-            0o700
-        );
-        assert_eq!(fs::read(&path).unwrap(), b"#!/bin/sh\n");
-    }
-
-    #[test]
-    fn undo_reports_files_changed_after_the_run() {
-        let (data, _w, ws) = setup();
-        let path = ws.root().join("a.txt");
-        fs::write(&path, "original").unwrap();
-        let mut journal = Journal::begin(data.path(), &ws).unwrap();
-        journal.record(&path).unwrap();
-        fs::write(&path, "by the run").unwrap();
-        journal.note_written(&path, b"by the run").unwrap();
-        fs::write(&path, "by the user later").unwrap();
-        let report = undo_last(data.path(), ws.root()).unwrap();
-        assert_eq!(fs::read_to_string(&path).unwrap(), "original");
-        assert_eq!(report.changed_since, vec![PathBuf::from("a.txt")]);
-        assert!(report.to_string().contains("changed again after that run"));
-    }
-
-    #[test]
-    fn only_the_last_run_is_undoable() {
-        let (data, _w, ws) = setup();
-        let a = ws.root().join("a.txt");
-        let b = ws.root().join("b.txt");
-        fs::write(&a, "a0").unwrap();
-        fs::write(&b, "b0").unwrap();
-
-        let mut first = Journal::begin(data.path(), &ws).unwrap();
-        first.record(&a).unwrap();
-        fs::write(&a, "a1").unwrap();
-        // A run that changes nothing keeps the previous journal.
-        let _idle = Journal::begin(data.path(), &ws).unwrap();
-        let mut second = Journal::begin(data.path(), &ws).unwrap();
-        second.record(&b).unwrap();
-        fs::write(&b, "b1").unwrap();
-
-        let report = undo_last(data.path(), ws.root()).unwrap();
-        assert_eq!(report.restored, vec![PathBuf::from("b.txt")]);
-        assert_eq!(fs::read_to_string(&a).unwrap(), "a1");
-        assert_eq!(fs::read_to_string(&b).unwrap(), "b0");
-    }
-
-    #[test]
-    fn damaged_journal_changes_nothing() {
-        let (data, _w, ws) = setup();
-        let a = ws.root().join("a.txt");
-        let b = ws.root().join("b.txt");
-        fs::write(&a, "a0").unwrap();
-        fs::write(&b, "b0").unwrap();
-        let mut journal = Journal::begin(data.path(), &ws).unwrap();
-        journal.record(&a).unwrap();
-        journal.record(&b).unwrap();
-        fs::write(&a, "a1").unwrap();
-        fs::write(&b, "b1").unwrap();
-        let blob = blake3::hash(b"b0").to_hex().to_string();
-        fs::write(journal_dir(data.path(), ws.root()).join(blob), "tampered").unwrap();
-        let err = undo_last(data.path(), ws.root()).unwrap_err();
-        assert!(matches!(err, UndoError::Corrupt { .. }), "{err}");
-        assert_eq!(fs::read_to_string(&a).unwrap(), "a1");
-    }
-
-    #[test]
-    fn record_refuses_paths_outside_the_workspace() {
-        let (data, _w, ws) = setup();
-        let mut journal = Journal::begin(data.path(), &ws).unwrap();
-        assert!(journal.record(Path::new("/etc/passwd")).is_err());
-        assert!(journal.record(ws.root()).is_err());
-    }
 }

@@ -15,6 +15,7 @@ pub mod plan;
 pub mod protect;
 pub mod read;
 pub mod regular;
+pub mod run_lock;
 pub mod search;
 pub mod shell;
 pub mod test;

@@ -202,10 +202,11 @@ fn undo(ctl: &mut Controller) {
                 ));
                 note.push_str(&format!(" {} (deleted)", path.display()));
             }
-            for path in &report.changed_since {
+            for kept in &report.backups {
                 text.push_str(&format!(
-                    "- note: `{}` had changed again since; those later changes are gone too\n",
-                    path.display()
+                    "- kept `{}`: your version of `{}`, changed after the task\n",
+                    kept.backup.display(),
+                    kept.path.display()
                 ));
             }
             note.push_str(". Read them again before editing.]");

@@ -27,6 +27,7 @@ use tokio::sync::mpsc::unbounded_channel;
 pub use controller::{Resume, SessionOptions};
 
 use crate::config::Config;
+use crate::tools::run_lock::{Holder, RunLock};
 use controller::{Controller, UiMsg};
 
 /// Runs the interactive session until the user quits; returns the exit status (0, or 1
@@ -38,6 +39,14 @@ pub fn run(options: SessionOptions, config: Config) -> u8 {
         );
         return 2;
     }
+    let root = crate::exec::repo_root(&options.cwd);
+    let _one_session = match RunLock::acquire(&config.dirs.data, &root, Holder::Session) {
+        Ok(lock) => lock,
+        Err(e) => {
+            eprintln!("lode: {e}");
+            return 2;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
