@@ -2,4 +2,5 @@
 //! file tried, run against the real binary, tools and file system.
 
 pub mod commands;
+pub mod files;
 pub mod undo;
