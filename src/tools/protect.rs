@@ -16,7 +16,12 @@ const MAX_FILES: usize = 512;
 #[derive(Debug, Default)]
 pub struct Snapshot {
     files: BTreeMap<PathBuf, Vec<u8>>,
+    /// The protected directories that were real directories (not links) at `take`.
+    dirs: Vec<PathBuf>,
 }
+
+/// The directories whose replacement by a link is undone.
+const DIRS: [&str; 3] = [".git/hooks", ".git/info", ".lode"];
 
 impl Snapshot {
     /// Reads `.git/config`, `.git/hooks/*`, `.git/info/attributes` and `.lode/**` under `root`.
@@ -26,29 +31,51 @@ impl Snapshot {
                 .into_iter()
                 .filter_map(|path| Some((path.clone(), read_small(&path)?)))
                 .collect(),
+            dirs: DIRS
+                .iter()
+                .map(|d| root.join(d))
+                .filter(|d| d.symlink_metadata().is_ok_and(|m| m.is_dir()))
+                .collect(),
         }
     }
 
     /// Puts back every protected file that changed, appeared or vanished since `take`;
-    /// returns the ones it put back, relative to `root`.
+    /// returns the ones it put back, relative to `root`. Nothing is written or removed
+    /// through a symlink: a directory swapped for one is left alone (and not read).
     pub fn restore(&self, root: &Path) -> Vec<String> {
         let mut restored = Vec::new();
-        let now = scan(root);
-        for path in &now {
-            if !self.files.contains_key(path) && std::fs::remove_file(path).is_ok() {
-                restored.push(path.clone());
+        // A protected directory swapped for a link (to hooks elsewhere) loses the link.
+        for dir in [".git", ".git/hooks", ".git/info", ".lode"] {
+            let path = root.join(dir);
+            if path
+                .symlink_metadata()
+                .is_ok_and(|m| m.file_type().is_symlink())
+                && remove_within(root, &path)
+            {
+                restored.push(path);
+            }
+        }
+        for path in scan(root) {
+            if !self.files.contains_key(&path) && remove_within(root, &path) {
+                restored.push(path);
             }
         }
         for (path, bytes) in &self.files {
-            let same = read_small(path).is_some_and(|current| &current == bytes);
-            if !same {
-                // A link planted in its place is removed, not followed.
-                if path.symlink_metadata().is_ok_and(|m| !m.is_file()) {
-                    let _ = std::fs::remove_file(path);
-                }
-                if crate::tools::fsutil::atomic_write(path, bytes).is_ok() {
-                    restored.push(path.clone());
-                }
+            if read_small(path).is_some_and(|current| &current == bytes) {
+                continue;
+            }
+            let Ok(rel) = path.strip_prefix(root) else {
+                continue;
+            };
+            // A link planted in the file's place is removed, never followed.
+            if path
+                .symlink_metadata()
+                .is_ok_and(|m| m.file_type().is_symlink())
+            {
+                remove_within(root, path);
+            }
+            if crate::tools::fsutil::write_within(root, rel, bytes).is_ok() {
+                restored.push(path.clone());
             }
         }
         let mut shown: Vec<String> = restored
@@ -61,15 +88,27 @@ impl Snapshot {
             })
             .collect();
         shown.sort();
+        shown.dedup();
         shown
     }
+}
+
+/// Removes `path` (a file or link under `root`) unless a directory on the way is a symlink.
+fn remove_within(root: &Path, path: &Path) -> bool {
+    let Ok(rel) = path.strip_prefix(root) else {
+        return false;
+    };
+    matches!(
+        crate::tools::fsutil::symlinked_ancestor(root, rel),
+        Ok(None)
+    ) && std::fs::remove_file(path).is_ok()
 }
 
 /// The protected files now present under `root`.
 fn scan(root: &Path) -> Vec<PathBuf> {
     let git = root.join(".git");
     let mut found = Vec::new();
-    if git.is_dir() {
+    if git.symlink_metadata().is_ok_and(|m| m.is_dir()) {
         for file in ["config", "info/attributes"] {
             let path = git.join(file);
             if path.symlink_metadata().is_ok() {
@@ -84,6 +123,10 @@ fn scan(root: &Path) -> Vec<PathBuf> {
 }
 
 fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
+    // A symlinked directory leads somewhere else: not ours to snapshot or clean.
+    if !dir.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+        return;
+    }
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -142,5 +185,23 @@ mod tests {
         // Everything else is the test run's business.
         assert_eq!(std::fs::read_to_string(root.join("src.rs")).unwrap(), "y");
         assert!(snapshot.restore(root).is_empty());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_hooks_directory_swapped_for_a_symlink_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("precious"), "keep").unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join(".git/hooks")).unwrap();
+        let snapshot = Snapshot::take(root);
+        std::fs::remove_dir(root.join(".git/hooks")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.join(".git/hooks")).unwrap();
+        snapshot.restore(root);
+        assert_eq!(
+            std::fs::read_to_string(outside.path().join("precious")).unwrap(),
+            "keep"
+        );
     }
 }
