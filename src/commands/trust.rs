@@ -42,7 +42,7 @@ pub fn record(config: &Config, root: &Path, level: TrustLevel) -> Result<String,
         .map_err(|e| format!("cannot record trust in {}: {e}", file.display()))?;
     Ok(match level {
         TrustLevel::Trusted => format!(
-            "trusted {key}: its .lode/config.toml now applies in full (recorded in {})",
+            "trusted {key}: its .lode/config.toml applies in full (recorded in {})",
             file.display()
         ),
         TrustLevel::Untrusted => format!(
