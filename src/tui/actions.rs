@@ -60,7 +60,10 @@ pub fn run(ctl: &mut Controller, command: Slash) {
                 &root,
                 crate::config::TrustLevel::Trusted,
             ) {
-                Ok(line) => info(ctl, format!("{line}; it takes effect when the session starts again")),
+                Ok(line) => info(
+                    ctl,
+                    format!("{line}; it takes effect when the session starts again"),
+                ),
                 Err(e) => ctl.app.set_banner(NoticeKind::Error, e),
             }
         }
