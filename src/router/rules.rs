@@ -92,11 +92,23 @@ fn run_tests(words: &Words<'_>) -> Option<RuleMatch> {
         }
     }
     let command = normalize::test_command(words.span(rest))?;
-    tool(
-        "run_tests",
-        json!({ "command": command }),
-        "run-test-command",
-    )
+    // `run_tests` runs the project's own command, narrowed at most by plain filter words; a
+    // runner with options is the user's own command line, so it goes to `shell` (and its
+    // permission) as typed.
+    let runner_words = normalize::test_runner(&command).map_or(0, |r| r.split(' ').count());
+    let args: Vec<&str> = command.split(' ').skip(runner_words).collect();
+    let plain = |a: &&str| {
+        a.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    if args.is_empty() {
+        tool("run_tests", json!({}), "run-tests")
+    } else if args.iter().all(plain) {
+        tool("run_tests", json!({ "filter": args }), "run-test-filter")
+    } else {
+        tool("shell", json!({ "command": command }), "run-test-command")
+    }
 }
 
 fn git(w: &[Word<'_>]) -> Option<RuleMatch> {

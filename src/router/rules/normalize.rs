@@ -219,6 +219,16 @@ const RUNNERS: &str = "cargo test|cargo nextest run|pytest|python -m pytest|pyth
 const NOT_ARGS: &str =
     "and|then|or|but|to|fix|with|if|so|it|the|also|after|before|see|check|again|fails|failing";
 
+/// The known test runner `command` starts with (`cargo test`, `npm run test`, …).
+pub(super) fn test_runner(command: &str) -> Option<&'static str> {
+    RUNNERS.split('|').find(|runner| {
+        let mut head = command.split_whitespace();
+        runner
+            .split(' ')
+            .all(|r| head.next().is_some_and(|h| h.eq_ignore_ascii_case(r)))
+    })
+}
+
 /// `text` as a known test runner with plain arguments (flags, paths, test filters with `_`,
 /// `::` or a dot, or a value after a flag), rebuilt with single spaces; anything a shell
 /// would treat specially is refused.
@@ -228,12 +238,7 @@ pub(super) fn test_command(text: &str) -> Option<String> {
         .and_then(|t| t.strip_suffix('`'))
         .unwrap_or(text);
     let mut parts = text.split_whitespace();
-    let runner = RUNNERS.split('|').find(|runner| {
-        let mut head = text.split_whitespace();
-        runner
-            .split(' ')
-            .all(|r| head.next().is_some_and(|h| h.eq_ignore_ascii_case(r)))
-    })?;
+    let runner = test_runner(text)?;
     let mut command = runner.to_string();
     let mut after_flag = false;
     for arg in parts.by_ref().skip(runner.split(' ').count()).take(9) {

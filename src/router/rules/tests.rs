@@ -8,12 +8,17 @@ fn call(tool: &'static str, args: Value, rule: &'static str) -> Option<RuleMatch
 }
 
 fn tests(args: Value) -> Option<RuleMatch> {
-    let rule = if args.get("command").is_some() {
-        "run-test-command"
+    let rule = if args.get("filter").is_some() {
+        "run-test-filter"
     } else {
         "run-tests"
     };
     call("run_tests", args, rule)
+}
+
+/// A test command typed with options: the user's own command line, run by `shell`.
+fn typed(command: &str) -> Option<RuleMatch> {
+    call("shell", json!({ "command": command }), "run-test-command")
 }
 
 fn status() -> Option<RuleMatch> {
@@ -54,23 +59,21 @@ fn caught() -> Vec<(&'static str, Option<RuleMatch>)> {
         ("RUN THE WHOLE TEST SUITE", tests(json!({}))),
         ("  run   the\ttests  ", tests(json!({}))),
         ("run the tests ?", tests(json!({}))),
-        ("run cargo test", tests(json!({"command": "cargo test"}))),
-        (
-            "cargo test -p foo",
-            tests(json!({"command": "cargo test -p foo"})),
-        ),
+        ("run cargo test", tests(json!({}))),
+        ("cargo test -p foo", typed("cargo test -p foo")),
         (
             "run pytest tests/test_x.py -q",
-            tests(json!({"command": "pytest tests/test_x.py -q"})),
+            typed("pytest tests/test_x.py -q"),
         ),
-        ("go test ./...", tests(json!({"command": "go test ./..."}))),
         (
-            "run `npm run test`",
-            tests(json!({"command": "npm run test"})),
+            "run pytest tests/test_x.py::test_a",
+            tests(json!({"filter": ["tests/test_x.py::test_a"]})),
         ),
+        ("go test ./...", typed("go test ./...")),
+        ("run `npm run test`", tests(json!({}))),
         (
             "cargo nextest run --workspace",
-            tests(json!({"command": "cargo nextest run --workspace"})),
+            typed("cargo nextest run --workspace"),
         ),
         ("git status", status()),
         ("status", status()),
