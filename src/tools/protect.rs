@@ -45,14 +45,13 @@ impl Snapshot {
     pub fn restore(&self, root: &Path) -> Vec<String> {
         let mut restored = Vec::new();
         // A protected directory swapped for a link (to hooks elsewhere) loses the link.
-        for dir in [".git", ".git/hooks", ".git/info", ".lode"] {
-            let path = root.join(dir);
+        for path in &self.dirs {
             if path
                 .symlink_metadata()
                 .is_ok_and(|m| m.file_type().is_symlink())
-                && remove_within(root, &path)
+                && remove_within(root, path)
             {
-                restored.push(path);
+                restored.push(path.clone());
             }
         }
         for path in scan(root) {
