@@ -2,3 +2,4 @@
 //! file tried, run against the real binary, tools and file system.
 
 pub mod commands;
+pub mod gguf;
