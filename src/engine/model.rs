@@ -188,7 +188,7 @@ pub fn load(mut options: LoadOptions) -> Result<LoadedModel, EngineError> {
         }
         Some(requested) => requested.max(16),
         // The validator refuses a zero context length; a session of no tokens is not one.
-        None => n_ctx_train.min(DEFAULT_MAX_CTX).max(16),
+        None => n_ctx_train.clamp(16, DEFAULT_MAX_CTX),
     };
     options.context.n_ctx = Some(n_ctx);
     let identity = identity(&path, &header)?;

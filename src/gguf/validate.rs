@@ -344,7 +344,7 @@ impl Hparams<'_> {
             Some(v) => v.as_u64().unwrap_or(0),
             None => 0,
         };
-        let default = if heads > 0 { width / heads } else { 0 };
+        let default = width.checked_div(heads).unwrap_or(0);
         let k = self
             .count("attention.key_length")?
             .map_or(default, |(_, n)| n);
@@ -571,7 +571,7 @@ fn special_ids(file: &GgufFile, n: usize) -> Checked {
         if !(key.starts_with("tokenizer.ggml.") && key.ends_with("_token_id")) {
             continue;
         }
-        if !value.as_u64().is_some_and(|id| id < n as u64) {
+        if value.as_u64().is_none_or(|id| id >= n as u64) {
             return Err(unusable(
                 key,
                 shown(value),
