@@ -7,6 +7,7 @@ use clap::Parser;
 use lode::cli::{Cli, Command};
 use lode::commands;
 use lode::config::{Config, ProcessEnv};
+use lode::review::supervise;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -124,7 +125,7 @@ fn run_agent(args: &lode::cli::RunArgs) -> u8 {
 }
 
 /// `lode review` has its own exit statuses (see `lode::review::exit`). Under the hook, a
-/// broken configuration must not block commits: it passes with a notice.
+/// broken configuration or a crashing review must not block commits: they pass with a notice.
 fn review(args: &lode::cli::ReviewArgs) -> u8 {
     let cwd = match &args.cwd {
         Some(dir) => dir.clone(),
@@ -145,7 +146,16 @@ fn review(args: &lode::cli::ReviewArgs) -> u8 {
         eprintln!("lode review: {notice}");
     }
     match lode::review::ReviewOptions::from_args(args, &config) {
-        Ok(options) => lode::review::run(&options, &config),
+        // Under the hook, a crash of the review must not be the commit's: it runs in a
+        // child, whose abnormal end is "not reviewed".
+        Ok(options) if options.hook && !supervise::is_child() => {
+            supervise::review_in_child(options.strict)
+                .unwrap_or_else(|| lode::review::run(&options, &config))
+        }
+        Ok(options) => {
+            supervise::abort_if_testing();
+            lode::review::run(&options, &config)
+        }
         Err(e) => {
             eprintln!("lode review: {e}");
             lode::review::exit::USAGE

@@ -159,6 +159,13 @@ pub fn inspect(path: &Path) -> Result<GgufFile, EngineError> {
             },
         });
     }
+    // Before llama.cpp opens the file: what it asserts on would end the process.
+    gguf::validate(&file).map_err(|problem| {
+        EngineError::ModelFile(gguf::GgufError::Unusable {
+            path: path.to_path_buf(),
+            problem,
+        })
+    })?;
     Ok(file)
 }
 
@@ -180,7 +187,8 @@ pub fn load(mut options: LoadOptions) -> Result<LoadedModel, EngineError> {
             })
         }
         Some(requested) => requested.max(16),
-        None => n_ctx_train.min(DEFAULT_MAX_CTX),
+        // The validator refuses a zero context length; a session of no tokens is not one.
+        None => n_ctx_train.clamp(16, DEFAULT_MAX_CTX),
     };
     options.context.n_ctx = Some(n_ctx);
     let identity = identity(&path, &header)?;

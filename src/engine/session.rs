@@ -212,7 +212,7 @@ impl<'m> Session<'m> {
                 Contexts::Mtp(Box::new(mtp))
             }
         };
-        let n_batch = model.context.n_batch.clamp(1, n_ctx);
+        let n_batch = batch_size(model.context.n_batch, n_ctx);
         Ok(Self {
             ctx,
             kind,
@@ -240,7 +240,7 @@ impl<'m> Session<'m> {
             }
             FlashAttention::Auto => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED,
         };
-        let n_batch = opts.n_batch.clamp(1, n_ctx);
+        let n_batch = batch_size(opts.n_batch, n_ctx);
         Ok(LlamaContextParams::default()
             .with_n_ctx(NonZeroU32::new(n_ctx))
             .with_n_batch(n_batch)
@@ -625,4 +625,24 @@ pub(crate) fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
 /// Raw token ids, as the disk cache keys them.
 pub fn ids(tokens: &[LlamaToken]) -> Vec<i32> {
     tokens.iter().map(|t| t.0).collect()
+}
+
+/// The batch a context of `n_ctx` tokens gets: at least one token, at most the context.
+/// `clamp` panics when its bounds cross, which a context of 0 tokens (a model file that
+/// declares no context length) once made them do.
+fn batch_size(requested: u32, n_ctx: u32) -> u32 {
+    requested.clamp(1, n_ctx.max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::batch_size;
+
+    #[test]
+    fn a_context_of_no_tokens_does_not_panic_the_batch_size() {
+        assert_eq!(
+            [batch_size(512, 0), batch_size(0, 64), batch_size(512, 64)],
+            [1, 1, 64]
+        );
+    }
 }

@@ -8,11 +8,13 @@
 //! written here is byte-identical to one written by llama.cpp from the same content.
 
 mod read;
+mod validate;
 mod write;
 
 use std::path::PathBuf;
 
 pub use read::read;
+pub use validate::{validate, Unusable};
 pub use write::{write_file, GgufWriter, TensorSpec};
 
 /// `GGUF` as a little-endian u32.
@@ -410,6 +412,14 @@ pub enum GgufError {
         path.display()
     )]
     Malformed { path: PathBuf, what: String },
+    /// The file reads, but a value in it would crash or mislead llama.cpp
+    /// ([`validate`]).
+    #[error(
+        "model file `{}` is unusable: {problem}; the file is damaged or was converted \
+         wrongly, fetch or convert it again",
+        path.display()
+    )]
+    Unusable { path: PathBuf, problem: Unusable },
 }
 
 impl GgufError {
@@ -420,7 +430,8 @@ impl GgufError {
             | GgufError::NotGguf { path }
             | GgufError::Truncated { path, .. }
             | GgufError::UnsupportedVersion { path, .. }
-            | GgufError::Malformed { path, .. } => path,
+            | GgufError::Malformed { path, .. }
+            | GgufError::Unusable { path, .. } => path,
         }
     }
 }

@@ -10,5 +10,6 @@ pub mod prompt;
 pub mod report;
 pub mod run;
 pub mod snapshot;
+pub mod supervise;
 
 pub use run::{exit, run, Format, ReviewOptions};

@@ -79,8 +79,34 @@ impl Repo {
         output(&mut cmd)
     }
 
+    /// The sandboxed home: lode's config, cache and data dirs are under it.
+    pub(super) fn home(&self) -> &Path {
+        self.home.path()
+    }
+
+    /// Installs lode's pre-commit hook in the repository.
+    pub(super) fn install_hook(&self) {
+        let mut install = lode(self.home.path());
+        install.current_dir(&self.dir).args(["hook", "install"]);
+        let (code, _, err) = output(&mut install);
+        assert_eq!(code, 0, "{err}");
+    }
+
+    /// `git commit ARGS` with lode's directories sandboxed, ready for more env.
+    pub(super) fn commit(&self, args: &[&str]) -> Command {
+        let mut cmd = self.git_cmd();
+        cmd.arg("commit")
+            .args(args)
+            .env("LODE_CONFIG_DIR", self.home.path().join("config"))
+            .env("LODE_CACHE_DIR", self.home.path().join("cache"))
+            .env("LODE_DATA_DIR", self.home.path().join("data"))
+            .env("LODE_THREADS", "1")
+            .env_remove("LODE_MODEL");
+        cmd
+    }
+
     /// Stages a division-by-zero fix candidate: line 6 of src/lib.rs changes.
-    fn stage_change(&self) {
+    pub(super) fn stage_change(&self) {
         self.write(
             "src/lib.rs",
             &LIB.replace(

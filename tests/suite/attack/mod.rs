@@ -3,4 +3,5 @@
 
 pub mod commands;
 pub mod files;
+pub mod gguf;
 pub mod undo;
