@@ -152,10 +152,7 @@ fn review(args: &lode::cli::ReviewArgs) -> u8 {
             supervise::review_in_child(options.strict)
                 .unwrap_or_else(|| lode::review::run(&options, &config))
         }
-        Ok(options) => {
-            supervise::abort_if_testing();
-            lode::review::run(&options, &config)
-        }
+        Ok(options) => lode::review::run(&options, &config),
         Err(e) => {
             eprintln!("lode review: {e}");
             lode::review::exit::USAGE

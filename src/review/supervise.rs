@@ -42,16 +42,6 @@ pub fn review_in_child(strict: bool) -> Option<u8> {
     Some(verdict(status, strict))
 }
 
-/// Debug builds only: with `LODE_TEST_REVIEW_ABORT` set, the review child aborts the way a
-/// `GGML_ASSERT` does, so the test suite can prove the hook survives a crash that no valid
-/// input causes any more.
-pub fn abort_if_testing() {
-    #[cfg(debug_assertions)]
-    if is_child() && std::env::var_os("LODE_TEST_REVIEW_ABORT").is_some() {
-        std::process::abort();
-    }
-}
-
 /// The hook's exit status for a child that ended with `status`; an abnormal end is printed
 /// as one "not reviewed" line on stderr.
 pub fn verdict(status: ExitStatus, strict: bool) -> u8 {

@@ -379,18 +379,57 @@ fn a_commit_through_the_hook_with_a_broken_model_goes_through_not_reviewed() {
     assert_eq!(repo.git(&["rev-list", "--count", "HEAD"]).trim(), "2");
 }
 
+/// The review child of the hook, found by its marker and the test's own config dir.
+fn review_child(home: &std::path::Path) -> Option<i32> {
+    let config = format!("LODE_CONFIG_DIR={}", home.join("config").display());
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+            let environ = std::fs::read(entry.path().join("environ")).ok()?;
+            let vars: Vec<&[u8]> = environ.split(|b| *b == 0).collect();
+            let has = |v: &str| vars.contains(&v.as_bytes());
+            (has("LODE_REVIEW_CHILD=1") && has(&config)).then_some(pid)
+        })
+}
+
 #[test]
 fn a_reviewer_that_aborts_does_not_take_the_commit_with_it() {
     let repo = Repo::new();
     repo.install_hook();
     repo.stage_change();
+    // A reviewer that takes its time, so it can be killed the way a GGML_ASSERT kills it.
     let script = repo.home().join("reviewer.json");
-    std::fs::write(&script, r#"{"turns": [{"say": "{\"findings\": []}"}]}"#).unwrap();
+    std::fs::write(
+        &script,
+        r#"{"pace_ms": 60000, "turns": [{"say": "{\"findings\": [] }"}]}"#,
+    )
+    .unwrap();
     let commit = || {
         let mut cmd = repo.commit(&["-q", "-m", "aborted review"]);
         cmd.env("LODE_BACKEND", format!("scripted:{}", script.display()))
-            .env("LODE_TEST_REVIEW_ABORT", "1");
-        output(&mut cmd)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let child = cmd.spawn().unwrap();
+        let start = std::time::Instant::now();
+        let pid = loop {
+            if let Some(pid) = review_child(repo.home()) {
+                break pid;
+            }
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(60),
+                "no review child"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        // SAFETY: signalling the test's own grandchild.
+        unsafe { libc::kill(pid, libc::SIGABRT) };
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     std::fs::create_dir_all(repo.home().join("config")).unwrap();
     std::fs::write(
@@ -398,7 +437,7 @@ fn a_reviewer_that_aborts_does_not_take_the_commit_with_it() {
         "[review]\nstrict = true\n",
     )
     .unwrap();
-    let (code, _, err) = commit();
+    let (code, err) = commit();
     assert_ne!(code, 0, "--strict refuses an unreviewed commit: {err}");
     assert!(
         err.contains("not reviewed: the reviewer was killed by signal 6"),
@@ -407,7 +446,7 @@ fn a_reviewer_that_aborts_does_not_take_the_commit_with_it() {
     assert_eq!(repo.git(&["rev-list", "--count", "HEAD"]).trim(), "1");
 
     std::fs::remove_file(repo.home().join("config/config.toml")).unwrap();
-    let (code, _, err) = commit();
+    let (code, err) = commit();
     assert_eq!(code, 0, "the commit goes through: {err}");
     assert_eq!(
         err.lines().filter(|l| l.contains("not reviewed")).count(),
