@@ -100,10 +100,15 @@ fn per_token(file: &GgufFile, key: &str, n: usize, types: &[u32], what: &str) ->
     Ok(())
 }
 
-/// `tokenizer.ggml.*_token_id`: ids lode and llama.cpp look up in the vocabulary.
+/// `tokenizer.ggml.{bos,eos}_token_id`: the ids lode looks up in the vocabulary (to build
+/// prompts). llama.cpp itself only warns about other special ids out of range and ignores
+/// them, and real files carry such padding ids, so those are left alone.
 fn special_ids(file: &GgufFile, n: usize) -> Checked {
     for (key, value) in &file.metadata {
-        if !(key.starts_with("tokenizer.ggml.") && key.ends_with("_token_id")) {
+        if !matches!(
+            key.as_str(),
+            "tokenizer.ggml.bos_token_id" | "tokenizer.ggml.eos_token_id"
+        ) {
             continue;
         }
         if value.as_u64().is_none_or(|id| id >= n as u64) {
