@@ -16,8 +16,10 @@ use crate::engine::FlashAttention;
     after_long_help = "Without a subcommand, lode opens the interactive session in \
 this repository.\n\nExamples:\n  lode\n  lode --model ~/models/qwen2.5-coder-7b-q4_k_m.gguf\n  \
 lode --resume\n  lode demo\n\nExit status: 0 success, 1 error, 2 bad usage.\n\
-Environment: LODE_MODEL, LODE_MODEL_DIR, LODE_CTX_SIZE, LODE_THREADS, LODE_GPU_LAYERS, \
-LODE_CACHE (true/false), LODE_CACHE_MAX_MB, LODE_CONFIG_DIR, LODE_CACHE_DIR, LODE_DATA_DIR."
+Environment: LODE_BACKEND, LODE_MODEL, LODE_MODEL_DIR, LODE_REMOTE_URL, LODE_CTX_SIZE, \
+LODE_THREADS, LODE_GPU_LAYERS, LODE_CACHE (true/false), LODE_CACHE_MAX_MB, LODE_SPEC, \
+LODE_ROUTE, LODE_FALLBACK, LODE_SANDBOX, LODE_SKIP (the hook), LODE_CONFIG_DIR, LODE_CACHE_DIR, \
+LODE_DATA_DIR."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -42,6 +44,8 @@ pub struct SessionArgs {
 pub struct AgentArgs {
     #[command(flatten)]
     pub backend: BackendArgs,
+    #[command(flatten)]
+    pub routing: RoutingArgs,
     #[command(flatten)]
     pub permissions: PermissionArgs,
     /// Model requests allowed per task (default 30).
@@ -297,14 +301,6 @@ pub struct BackendArgs {
     /// CPU threads for the local engine.
     #[arg(short, long, value_name = "N")]
     pub threads: Option<u32>,
-    /// Route each task: `auto` answers one-call requests with no model and lets the small
-    /// model pick small or large for the rest; `small` and `large` fix the lane (default:
-    /// LODE_ROUTE, `[router] mode`, or auto).
-    #[arg(long, value_enum)]
-    pub route: Option<crate::router::RouteMode>,
-    /// The small model: a GGUF file, or scripted:PATH (default: `[models.small] path`).
-    #[arg(long, value_name = "MODEL")]
-    pub small_model: Option<String>,
     /// A remote server to use first, e.g. http://10.0.0.5:8080/v1 (default: `[remote]
     /// base_url`); the local model takes over while it is down.
     #[arg(long, value_name = "URL")]
@@ -321,16 +317,29 @@ pub struct BackendArgs {
     pub offline: bool,
 }
 
+/// How agent tasks are routed between models (the reviewer does not route).
+#[derive(Debug, Clone, Args)]
+pub struct RoutingArgs {
+    /// Route each task: `auto` answers one-call requests with no model and lets the small
+    /// model pick small or large for the rest; `small` and `large` fix the lane (default:
+    /// LODE_ROUTE, `[router] mode`, or auto).
+    #[arg(long, value_enum)]
+    pub route: Option<crate::router::RouteMode>,
+    /// The small model: a GGUF file, or scripted:PATH (default: `[models.small] path`).
+    #[arg(long, value_name = "MODEL")]
+    pub small_model: Option<String>,
+}
+
 impl BackendArgs {
-    /// The flags as `backend::open` takes them.
-    pub fn flags(&self) -> crate::backend::open::BackendFlags {
+    /// The flags as `backend::open` takes them, with `routing` where the command routes.
+    pub fn flags(&self, routing: Option<&RoutingArgs>) -> crate::backend::open::BackendFlags {
         crate::backend::open::BackendFlags {
             backend: self.backend.clone(),
             model: self.model.clone(),
             ctx_size: self.ctx_size,
             threads: self.threads,
-            route: self.route,
-            small_model: self.small_model.clone(),
+            route: routing.and_then(|r| r.route),
+            small_model: routing.and_then(|r| r.small_model.clone()),
             remote: self.remote.clone(),
             wire: self.wire,
             fallback: self.fallback.clone(),

@@ -48,7 +48,7 @@ impl RunOptions {
         let agent = &args.agent;
         Self {
             task: args.task.clone(),
-            backend: agent.backend.flags(),
+            backend: agent.backend.flags(Some(&agent.routing)),
             mode: agent.permissions.mode(PermissionMode::AutoEdit),
             max_turns: agent.max_turns,
             test_command: agent.test_cmd.clone(),

@@ -102,7 +102,7 @@ fn session(args: &lode::cli::SessionArgs) -> u8 {
         Some(id) => lode::tui::Resume::Id(id.to_string()),
     };
     let options = lode::tui::SessionOptions {
-        backend: agent.backend.flags(),
+        backend: agent.backend.flags(Some(&agent.routing)),
         mode: agent.permissions.mode(lode::agent::PermissionMode::Ask),
         max_turns: agent.max_turns,
         test_command: agent.test_cmd.clone(),

@@ -77,7 +77,7 @@ impl ReviewOptions {
         };
         Ok(Self {
             scope,
-            backend: args.backend.flags(),
+            backend: args.backend.flags(None),
             format: if args.sarif {
                 Format::Sarif
             } else if args.json {

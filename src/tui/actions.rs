@@ -305,7 +305,11 @@ fn stats(ctl: &Controller) -> String {
     } else {
         text.push_str("| speculative drafts | not used by this model |\n");
     }
-    text.push_str("| routing | off: one model answers every turn |\n");
+    let routing = match &status.route {
+        Some(decision) => format!("last task: {decision}"),
+        None => "no task routed yet".to_string(),
+    };
+    text.push_str(&format!("| routing | {routing} |\n"));
     if let (Some(used), Some(limit)) = (status.context_used(), status.context_limit) {
         text.push_str(&format!(
             "| context | {used} of {limit} tokens ({}) |\n",
