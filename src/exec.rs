@@ -9,8 +9,8 @@ use crate::agent::{
     Agent, AgentCommand, AgentEvent, AgentOptions, Decision, Outcome, PermissionMode,
 };
 use crate::backend::open::{open, BackendFlags, OpenError};
+use crate::cancel::CancelFlag;
 use crate::config::Config;
-use crate::engine::CancelFlag;
 use crate::router::open::open_routing;
 use crate::tools::{ToolContext, Workspace};
 

@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod backend;
+pub mod cancel;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::backend::{BackendError, BackendFuture, ChatRequest, ModelBackend, ModelEvent};
-use crate::engine::CancelFlag;
+use crate::cancel::CancelFlag;
 
 /// A 429 asking to wait at least this long is an outage; a shorter one is waited out.
 const LONG_RETRY_AFTER_S: u64 = 10;

@@ -9,7 +9,7 @@ pub(crate) use client::{Http, Wire};
 use serde_json::Value;
 
 use crate::backend::BackendError;
-use crate::engine::CancelFlag;
+use crate::cancel::CancelFlag;
 
 /// How often a wait checks the cancel flag, which is a plain atomic without a waker.
 const CANCEL_POLL: Duration = Duration::from_millis(20);

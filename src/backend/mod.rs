@@ -18,7 +18,7 @@ use std::pin::Pin;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::engine::CancelFlag;
+use crate::cancel::CancelFlag;
 use crate::stats::TurnStats;
 use crate::tools::ToolSpec;
 

@@ -20,7 +20,7 @@ use crate::backend::{
     BackendError, BackendFuture, ChatRequest, Completion, ModelBackend, ModelEvent, StopReason,
     ToolCall,
 };
-use crate::engine::CancelFlag;
+use crate::cancel::CancelFlag;
 use crate::stats::TurnStats;
 
 #[derive(Debug, Deserialize)]

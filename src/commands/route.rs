@@ -7,10 +7,10 @@ use std::io::{Read, Write};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::cancel::CancelFlag;
 use crate::cli::RouteArgs;
 use crate::commands::CommandError;
 use crate::config::Config;
-use crate::engine::CancelFlag;
 use crate::router::open::{open_small, Small};
 use crate::router::{rules, Decision, Lane, RouteMode, Router, RuleMatch, Tier};
 

@@ -8,8 +8,6 @@
 
 use std::num::NonZeroU32;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
 
 use llama_cpp_2::context::params::{LlamaContextParams, LlamaContextType};
@@ -21,31 +19,12 @@ use llama_cpp_2::token::LlamaToken;
 
 use crate::engine::arch::supports_rollback;
 
+pub use crate::cancel::CancelFlag;
 use crate::engine::backend::backend;
 use crate::engine::cache::DiskCache;
 use crate::engine::error::EngineError;
 use crate::engine::model::{LoadedModel, MemoryKind};
 use crate::engine::options::FlashAttention;
-
-/// Shared flag that stops a generation; checked before every decode call.
-#[derive(Clone, Debug, Default)]
-pub struct CancelFlag(Arc<AtomicBool>);
-
-impl CancelFlag {
-    pub fn new() -> Self {
-        Self::default()
-    }
-    pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-    pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-    /// Arms the flag again for the next task of a long-lived session.
-    pub fn reset(&self) {
-        self.0.store(false, Ordering::SeqCst);
-    }
-}
 
 /// Recurrent-state checkpoints kept per session; each is a few MB on real models.
 const MAX_CHECKPOINTS: usize = 8;

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::CancelFlag;
+use crate::cancel::CancelFlag;
 use crate::router::classify::Classifier;
 use crate::router::lane::{Lane, Tier};
 use crate::router::rules::{self, RuleMatch};

@@ -116,7 +116,7 @@ pub struct ToolContext {
     /// Largest tool output, in bytes, before truncation.
     pub output_limit: usize,
     /// Set when the turn is cancelled; long-running tools stop and kill their children.
-    pub cancel: crate::engine::CancelFlag,
+    pub cancel: crate::cancel::CancelFlag,
     /// The undo journal of this run: writers record a file here before changing it.
     /// `None` disables undo (tests, read-only runs).
     pub journal: Option<std::sync::Mutex<crate::tools::journal::Journal>>,
@@ -137,7 +137,7 @@ impl ToolContext {
             seen: Default::default(),
             test_command: None,
             output_limit: Self::DEFAULT_OUTPUT_LIMIT,
-            cancel: crate::engine::CancelFlag::new(),
+            cancel: crate::cancel::CancelFlag::new(),
             journal: None,
         }
     }

@@ -16,7 +16,7 @@ use grep_searcher::{BinaryDetection, Searcher, SearcherBuilder, Sink, SinkContex
 use ignore::WalkState;
 use serde_json::{json, Value};
 
-use crate::engine::CancelFlag;
+use crate::cancel::CancelFlag;
 use crate::tools::list::{walker, PathGlob};
 use crate::tools::{
     arg_str, cap_output, opt_str, opt_u64, Permission, Tool, ToolContext, ToolError, ToolFuture,

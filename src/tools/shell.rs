@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::time::Instant;
 
-use crate::engine::CancelFlag;
+use crate::cancel::CancelFlag;
 use crate::tools::confine::Confinement;
 use crate::tools::{
     arg_str, cap_output, opt_u64, Permission, Tool, ToolContext, ToolError, ToolFuture, ToolOutput,

@@ -19,7 +19,7 @@ use self::stream::{Flow, Turn};
 use super::sse::SseParser;
 use super::{BackendError, BackendFuture, ChatRequest, Completion, ModelBackend, ModelEvent};
 use crate::backend::http::{error_chain, Http, Wire};
-use crate::engine::CancelFlag;
+use crate::cancel::CancelFlag;
 
 /// The API version lode's requests and event parsing are written against.
 const API_VERSION: &str = "2023-06-01";

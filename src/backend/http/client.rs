@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::{error_chain, error_message, is_loopback, quote, transport_error};
 use crate::backend::BackendError;
-use crate::engine::CancelFlag;
+use crate::cancel::CancelFlag;
 
 /// Error bodies beyond this are cut: the first lines say what went wrong.
 const MAX_ERROR_BODY: usize = 64 * 1024;

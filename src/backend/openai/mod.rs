@@ -18,7 +18,7 @@ use self::stream::{Flow, Turn};
 use super::sse::SseParser;
 use super::{BackendError, BackendFuture, ChatRequest, Completion, ModelBackend, ModelEvent};
 use crate::backend::http::{error_chain, Http, Wire};
-use crate::engine::CancelFlag;
+use crate::cancel::CancelFlag;
 
 /// How an OpenAI-compatible server differs from others over HTTP.
 fn wire() -> Wire {

@@ -13,7 +13,7 @@ use lode::backend::anthropic::{AnthropicBackend, AnthropicConfig};
 use lode::backend::{
     BackendError, ChatRequest, Completion, Message, ModelBackend, ModelEvent, StopReason, ToolCall,
 };
-use lode::engine::CancelFlag;
+use lode::cancel::CancelFlag;
 use lode::stats::TurnStats;
 use lode::tools::{Permission, ToolSpec};
 use serde_json::json;

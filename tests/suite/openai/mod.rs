@@ -14,7 +14,7 @@ use lode::backend::openai::{OpenAiBackend, OpenAiConfig};
 use lode::backend::{
     BackendError, ChatRequest, Completion, Message, ModelBackend, ModelEvent, StopReason, ToolCall,
 };
-use lode::engine::CancelFlag;
+use lode::cancel::CancelFlag;
 use lode::stats::TurnStats;
 use lode::tools::{Permission, ToolSpec};
 use serde_json::{json, Value};
