@@ -6,7 +6,6 @@ pub mod events;
 pub mod host;
 pub mod permissions;
 pub mod runner;
-pub mod toolcall;
 
 pub use events::{AgentCommand, AgentEvent, Decision, Outcome, PlanStep};
 pub use permissions::PermissionMode;

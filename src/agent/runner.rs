@@ -10,7 +10,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use crate::agent::context;
 use crate::agent::events::{AgentCommand, AgentEvent, Decision, Outcome, PlanStep};
 use crate::agent::permissions::{PermissionMode, Verdict};
-use crate::agent::toolcall;
+use crate::backend::toolcall;
 use crate::backend::{
     BackendError, ChatRequest, Message, ModelBackend, ModelEvent, Role, StopReason, ToolCall,
 };

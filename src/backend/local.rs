@@ -5,7 +5,7 @@
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::agent::toolcall::{self, CallFormat, HeldAnswer, HeldTool};
+use crate::backend::toolcall::{self, CallFormat, HeldAnswer, HeldTool};
 use crate::backend::{
     BackendError, BackendFuture, ChatRequest, Completion, Message, ModelBackend, ModelEvent,
     StopReason,

@@ -11,6 +11,7 @@ pub mod sse;
 pub mod local;
 pub mod open;
 pub mod scripted;
+pub mod toolcall;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -44,7 +44,7 @@ fn prefix_is_byte_stable_and_cached_across_five_turns() {
     // The synthetic template speaks Hermes/Qwen tool calls, so the lazy call grammar is on.
     assert_eq!(
         backend.call_format(),
-        lode::agent::toolcall::CallFormat::Hermes
+        lode::backend::toolcall::CallFormat::Hermes
     );
 
     let tools = lode::tools::all();

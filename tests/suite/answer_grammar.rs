@@ -9,8 +9,8 @@
 use serde_json::json;
 use tokio::sync::mpsc::unbounded_channel;
 
-use lode::agent::toolcall::{answer_grammar, parse, CallFormat};
 use lode::backend::local::LocalBackend;
+use lode::backend::toolcall::{answer_grammar, parse, CallFormat};
 use lode::backend::{BackendError, ChatRequest, Completion, Message, ModelBackend, StopReason};
 use lode::engine::synth::{Arch, Weights};
 use lode::engine::{

@@ -8,8 +8,8 @@
 
 use std::path::PathBuf;
 
-use lode::agent::toolcall::{self, CallFormat};
 use lode::backend::local::LocalBackend;
+use lode::backend::toolcall::{self, CallFormat};
 use lode::backend::{ChatRequest, Message, ModelBackend};
 use lode::engine::model::TemplateKind;
 use lode::engine::template::builtin::Family;

@@ -9,7 +9,7 @@
 use pretty_assertions::assert_eq;
 use serde_json::json;
 
-use lode::agent::toolcall::{call_grammar, envelope_gbnf, parse, CallFormat};
+use lode::backend::toolcall::{call_grammar, envelope_gbnf, parse, CallFormat};
 use lode::engine::synth::{Arch, Weights};
 use lode::engine::{
     Completion, Engine, EngineConfig, FinishReason, GenerateRequest, Grammar, SamplingParams,

@@ -16,7 +16,7 @@
 
 use serde_json::{json, Value};
 
-use crate::agent::toolcall::{self, CallFormat};
+use crate::backend::toolcall::{self, CallFormat};
 use crate::backend::{Message, Role};
 use crate::engine::model::ModelInfo;
 use crate::engine::template::caps::TemplateCaps;

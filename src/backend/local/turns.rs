@@ -1,6 +1,6 @@
 //! Which turns a local model gets: free prose with a lazy call grammar, or held turns.
 //!
-//! Held turns ([`crate::agent::toolcall::held_grammar`]) make every call well formed and
+//! Held turns ([`crate::backend::toolcall::held_grammar`]) make every call well formed and
 //! every argument schema-valid, at the price of bounding what a turn may write. Models that
 //! were never shown tools by their template, and small models, need them: measured on the
 //! registry test models (SmolLM2-135M-Instruct, gemma-3-270m), free turns wrote calls as

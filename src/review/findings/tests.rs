@@ -229,7 +229,7 @@ fn the_longest_answer_fits_the_answer_budget() {
     // Bounded strings and a bounded list: the longest answer the grammar admits is finite,
     // and the agent gives the turn at least that many tokens.
     let paths: Vec<String> = (0..40).map(|i| format!("src/module_{i}/file.rs")).collect();
-    let worst = crate::agent::toolcall::worst_case(&answer_schema(&paths), 0);
+    let worst = crate::backend::toolcall::worst_case(&answer_schema(&paths), 0);
     assert!(worst < 4_000, "{worst}");
     let too_many = json!({"findings": vec![json!({"path": "src/a.rs", "line": 1, "severity": "note", "title": "t", "detail": "d"}); MAX_FINDINGS + 1]});
     let schema = answer_schema(&["src/a.rs".to_string()]);
