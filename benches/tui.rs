@@ -118,7 +118,7 @@ fn idle_cpu() {
     std::env::set_var("LODE_CONFIG_DIR", home.path().join("config"));
     let config = lode::config::Config::load(&repo, &lode::config::ProcessEnv).expect("config");
     let options = lode::tui::SessionOptions {
-        backend: lode::backend::open::BackendFlags {
+        backend: lode::compose::backend::BackendFlags {
             backend: Some(lode::config::BackendChoice::Scripted(script)),
             ..Default::default()
         },

@@ -332,8 +332,8 @@ pub struct RoutingArgs {
 
 impl BackendArgs {
     /// The flags as `backend::open` takes them, with `routing` where the command routes.
-    pub fn flags(&self, routing: Option<&RoutingArgs>) -> crate::backend::open::BackendFlags {
-        crate::backend::open::BackendFlags {
+    pub fn flags(&self, routing: Option<&RoutingArgs>) -> crate::compose::backend::BackendFlags {
+        crate::compose::backend::BackendFlags {
             backend: self.backend.clone(),
             model: self.model.clone(),
             ctx_size: self.ctx_size,

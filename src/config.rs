@@ -13,6 +13,7 @@ use crate::engine::options::{default_threads, FlashAttention};
 mod fallback;
 mod speculation;
 mod trust;
+pub use crate::backend::local::turns::HeldTurns;
 pub use fallback::{FallbackChoice, FallbackSettings, Wire};
 pub use speculation::{length, SavedPolicy, SpecChoice, SpecPlan, SpeculationSettings};
 pub use trust::{project_key, RepoTrust, TrustLevel};
@@ -126,18 +127,6 @@ pub struct AgentSettings {
     pub test_command: Option<String>,
     /// Whether local models' turns are held by grammar from their first token.
     pub held_turns: HeldTurns,
-}
-
-/// `[agent] held_turns`: hold every turn of a local model to "one schema-valid tool call or a
-/// final answer" (`on`), never (`off`), or for models whose chat template has no tool support
-/// and models under 2B parameters (`auto`, the default).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum HeldTurns {
-    #[default]
-    Auto,
-    On,
-    Off,
 }
 
 /// `lode review` settings (`[review]`): what the pre-commit hook does, since a hook takes no

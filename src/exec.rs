@@ -8,10 +8,10 @@ use std::sync::Arc;
 use crate::agent::{
     Agent, AgentCommand, AgentEvent, AgentOptions, Decision, Outcome, PermissionMode,
 };
-use crate::backend::open::{open, BackendFlags, OpenError};
 use crate::cancel::CancelFlag;
+use crate::compose::backend::{open, BackendFlags, OpenError};
+use crate::compose::routing::open_routing;
 use crate::config::Config;
-use crate::router::open::open_routing;
 use crate::tools::{ToolContext, Workspace};
 
 /// Exit statuses of `lode run` (documented in the README).

@@ -8,6 +8,7 @@ pub mod backend;
 pub mod cancel;
 pub mod cli;
 pub mod commands;
+pub mod compose;
 pub mod config;
 pub mod config_edit;
 pub mod engine;

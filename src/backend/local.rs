@@ -5,12 +5,12 @@
 
 use tokio::sync::mpsc::UnboundedSender;
 
+use crate::backend::local::turns::HeldTurns;
 use crate::backend::toolcall::{self, CallFormat, HeldAnswer, HeldTool};
 use crate::backend::{
     BackendError, BackendFuture, ChatRequest, Completion, Message, ModelBackend, ModelEvent,
     StopReason,
 };
-use crate::config::HeldTurns;
 use crate::engine::template::RenderOptions;
 use crate::engine::textstream::TextStream;
 use crate::engine::OnLoop;
@@ -21,7 +21,7 @@ use crate::engine::{
 use crate::tools::ToolSpec;
 
 mod shape;
-mod turns;
+pub mod turns;
 pub use shape::{tool_schemas, PromptShape};
 pub use turns::TurnMode;
 

@@ -9,7 +9,6 @@ pub mod openai;
 pub mod sse;
 
 pub mod local;
-pub mod open;
 pub mod scripted;
 pub mod toolcall;
 

@@ -17,11 +17,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::BenchArgs;
 use crate::commands::{progress_bar, CommandError};
+use crate::compose::routing::{load_small, memory_shortfall};
 use crate::config::Config;
 use crate::engine::{
     CancelFlag, ContextOptions, DiskCacheConfig, Engine, EngineError, GenerateRequest, ModelInfo,
 };
-use crate::router::open::{load_small, memory_shortfall};
 use crate::router::{rules, Classifier, Lane};
 
 /// The labeled requests, one JSON object a line: `{"request", "lane", "note"}`.

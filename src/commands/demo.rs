@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::agent::PermissionMode;
-use crate::backend::open::BackendFlags;
 use crate::cli::DemoArgs;
+use crate::compose::backend::BackendFlags;
 use crate::config::{BackendChoice, Config};
 use crate::tui::{Resume, SessionOptions};
 

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::commands::CommandError;
+use crate::compose::routing::{available_memory, gib, memory_shortfall};
 use crate::config::Config;
 use crate::engine::backend::{self, Device};
-use crate::router::open::{available_memory, gib, memory_shortfall};
 use crate::router::RouteMode;
 
 /// Everything `lode doctor` reports.

@@ -10,8 +10,8 @@ use serde_json::Value;
 use crate::cancel::CancelFlag;
 use crate::cli::RouteArgs;
 use crate::commands::CommandError;
+use crate::compose::routing::{open_small, Small};
 use crate::config::Config;
-use crate::router::open::{open_small, Small};
 use crate::router::{rules, Decision, Lane, RouteMode, Router, RuleMatch, Tier};
 
 /// What `lode route --json` prints: the decision, with the direct lane's call spelled out.

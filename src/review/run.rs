@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::agent::{Agent, AgentCommand, AgentEvent, AgentOptions, Outcome, PermissionMode};
-use crate::backend::open::{open, BackendFlags};
 use crate::backend::ModelBackend;
 use crate::cancel::CancelFlag;
+use crate::compose::backend::{open, BackendFlags};
 use crate::config::Config;
 use crate::review::changes::{self, FileChange, Scope};
 use crate::review::findings::{self, FailOn, Finding};

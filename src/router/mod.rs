@@ -4,7 +4,6 @@
 
 pub mod classify;
 pub mod lane;
-pub mod open;
 pub mod route;
 pub mod rules;
 

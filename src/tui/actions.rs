@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::agent::host::Job;
-use crate::backend::open::BackendFlags;
+use crate::compose::backend::BackendFlags;
 use crate::config::BackendChoice;
 use crate::models::{self, ScanRoots};
 use crate::tools::journal::{undo_last, UndoError};

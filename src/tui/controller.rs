@@ -13,11 +13,11 @@ use tokio::time::Instant;
 
 use crate::agent::host::{self, Compacted, ConversationChange, Job};
 use crate::agent::{Agent, AgentCommand, AgentEvent, AgentOptions, PermissionMode};
-use crate::backend::open::{open, BackendFlags};
 use crate::backend::ModelBackend;
+use crate::compose::backend::{open, BackendFlags};
+use crate::compose::routing::open_routing;
 use crate::config::{BackendChoice, Config};
 use crate::engine::options::ProgressFn;
-use crate::router::open::open_routing;
 use crate::sessions::{Record, SessionStore, SessionWriter};
 use crate::tools::{ToolContext, Workspace};
 use crate::tui::app::{App, Effect, Phase};

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
-use lode::backend::open::BackendFlags;
+use lode::compose::backend::BackendFlags;
 use lode::config::{BackendChoice, Config, Env};
 use lode::tui::controller::Controller;
 use lode::tui::{Resume, SessionOptions};

@@ -9,11 +9,22 @@
 //! as a large model was available to measure, so the line is drawn where published
 //! function-calling evaluations stop showing small models as reliable: under 2B parameters.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::shape::PromptShape;
-use crate::config::HeldTurns;
 use crate::engine::ModelInfo;
+
+/// `[agent] held_turns`: hold every turn of a local model to "one schema-valid tool call or a
+/// final answer" (`on`), never (`off`), or for models whose chat template has no tool support
+/// and models under 2B parameters (`auto`, the default).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HeldTurns {
+    #[default]
+    Auto,
+    On,
+    Off,
+}
 
 /// Models with fewer parameters than this get held turns under `held_turns = "auto"`.
 pub const SMALL_MODEL_PARAMS: u64 = 2_000_000_000;
