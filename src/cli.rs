@@ -594,3 +594,68 @@ pub struct BenchArgs {
     #[arg(long, value_name = "PATH", requires = "router")]
     pub small_model: Option<String>,
 }
+
+impl RunArgs {
+    /// `lode run`'s flags as the options `exec::run` takes.
+    pub fn options(&self) -> crate::exec::RunOptions {
+        let agent = &self.agent;
+        crate::exec::RunOptions {
+            task: self.task.clone(),
+            backend: agent.backend.flags(Some(&agent.routing)),
+            mode: agent
+                .permissions
+                .mode(crate::agent::PermissionMode::AutoEdit),
+            max_turns: agent.max_turns,
+            test_command: agent.test_cmd.clone(),
+            cwd: agent.cwd.clone(),
+            json: self.json,
+            read_stdin: true,
+        }
+    }
+}
+
+impl ReviewArgs {
+    /// `lode review`'s flags over the `[review]` settings, as `review::run` takes them.
+    ///
+    /// # Errors
+    /// `[review] fail_on` is not a level.
+    pub fn options(
+        &self,
+        config: &crate::config::Config,
+    ) -> Result<crate::review::ReviewOptions, String> {
+        use crate::review::changes::Scope;
+        use crate::review::Format;
+        let fail_on = match self.fail_on {
+            Some(level) => level,
+            None => config
+                .review
+                .fail_on
+                .parse()
+                .map_err(|e| format!("[review] fail_on: {e}"))?,
+        };
+        let scope = match (&self.range, self.uncommitted) {
+            (Some(range), _) => Scope::Range(range.clone()),
+            (None, true) => Scope::Uncommitted,
+            (None, false) => Scope::Staged,
+        };
+        Ok(crate::review::ReviewOptions {
+            scope,
+            backend: self.backend.flags(None),
+            format: if self.sarif {
+                Format::Sarif
+            } else if self.json {
+                Format::Json
+            } else {
+                Format::Text
+            },
+            fail_on,
+            budget: std::time::Duration::from_secs(
+                self.budget.unwrap_or(config.review.budget_s).max(1),
+            ),
+            strict: self.strict || config.review.strict,
+            max_turns: self.max_turns.unwrap_or(config.review.max_turns),
+            cwd: self.cwd.clone(),
+            hook: self.hook,
+        })
+    }
+}

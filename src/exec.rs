@@ -42,23 +42,6 @@ pub struct RunOptions {
     pub read_stdin: bool,
 }
 
-impl RunOptions {
-    /// From `lode run`'s flags.
-    pub fn from_args(args: &crate::cli::RunArgs) -> Self {
-        let agent = &args.agent;
-        Self {
-            task: args.task.clone(),
-            backend: agent.backend.flags(Some(&agent.routing)),
-            mode: agent.permissions.mode(PermissionMode::AutoEdit),
-            max_turns: agent.max_turns,
-            test_command: agent.test_cmd.clone(),
-            cwd: agent.cwd.clone(),
-            json: args.json,
-            read_stdin: true,
-        }
-    }
-}
-
 /// Runs one task; returns the process exit status. Errors are printed to stderr here.
 pub fn run(options: &RunOptions, config: &Config) -> u8 {
     match run_inner(options, config) {

@@ -120,7 +120,7 @@ fn session(args: &lode::cli::SessionArgs) -> u8 {
 fn run_agent(args: &lode::cli::RunArgs) -> u8 {
     with_config(args.agent.cwd.as_deref(), |mut config| {
         args.agent.override_config(&mut config);
-        lode::exec::run(&lode::exec::RunOptions::from_args(args), &config)
+        lode::exec::run(&args.options(), &config)
     })
 }
 
@@ -145,7 +145,7 @@ fn review(args: &lode::cli::ReviewArgs) -> u8 {
     if let Some(notice) = config.repo_trust.as_ref().and_then(|t| t.notice()) {
         eprintln!("lode review: {notice}");
     }
-    match lode::review::ReviewOptions::from_args(args, &config) {
+    match args.options(&config) {
         // Under the hook, a crash of the review must not be the commit's: it runs in a
         // child, whose abnormal end is "not reviewed".
         Ok(options) if options.hook && !supervise::is_child() => {

@@ -59,42 +59,6 @@ pub struct ReviewOptions {
     pub hook: bool,
 }
 
-impl ReviewOptions {
-    /// From `lode review`'s flags over the `[review]` settings.
-    pub fn from_args(args: &crate::cli::ReviewArgs, config: &Config) -> Result<Self, String> {
-        let fail_on = match args.fail_on {
-            Some(level) => level,
-            None => config
-                .review
-                .fail_on
-                .parse()
-                .map_err(|e| format!("[review] fail_on: {e}"))?,
-        };
-        let scope = match (&args.range, args.uncommitted) {
-            (Some(range), _) => Scope::Range(range.clone()),
-            (None, true) => Scope::Uncommitted,
-            (None, false) => Scope::Staged,
-        };
-        Ok(Self {
-            scope,
-            backend: args.backend.flags(None),
-            format: if args.sarif {
-                Format::Sarif
-            } else if args.json {
-                Format::Json
-            } else {
-                Format::Text
-            },
-            fail_on,
-            budget: Duration::from_secs(args.budget.unwrap_or(config.review.budget_s).max(1)),
-            strict: args.strict || config.review.strict,
-            max_turns: args.max_turns.unwrap_or(config.review.max_turns),
-            cwd: args.cwd.clone(),
-            hook: args.hook,
-        })
-    }
-}
-
 /// Tokens one answer may take: a findings list, not an essay.
 const MAX_ANSWER_TOKENS: u32 = 2048;
 
