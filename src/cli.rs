@@ -352,9 +352,12 @@ impl BackendArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub agent: AgentArgs,
-    /// Print every agent event as a JSON line on stdout.
+    /// Print every agent event as a JSON line on stdout (after a `header` line).
     #[arg(long)]
     pub json: bool,
+    /// Continue a saved session (a run's or the interactive session's), by id or prefix.
+    #[arg(long, value_name = "ID")]
+    pub resume: Option<String>,
     /// The task.
     pub task: Option<String>,
 }
@@ -610,6 +613,7 @@ impl RunArgs {
             cwd: agent.cwd.clone(),
             json: self.json,
             read_stdin: true,
+            resume: self.resume.clone(),
         }
     }
 }

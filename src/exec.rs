@@ -14,6 +14,11 @@ use crate::compose::routing::open_routing;
 use crate::config::Config;
 use crate::tools::{ToolContext, Workspace};
 
+mod saved;
+
+/// The version of `lode run --json`'s line format, in its header line.
+pub const JSON_SCHEMA_VERSION: u32 = 1;
+
 /// Exit statuses of `lode run` (documented in the README).
 pub mod exit {
     /// The task is done and the tests pass.
@@ -40,6 +45,8 @@ pub struct RunOptions {
     pub json: bool,
     /// Read piped standard input and append it to the task.
     pub read_stdin: bool,
+    /// Continue this saved session (a `lode run` or an interactive one).
+    pub resume: Option<String>,
 }
 
 /// Runs one task; returns the process exit status. Errors are printed to stderr here.
@@ -147,6 +154,22 @@ fn run_inner(options: &RunOptions, config: &Config) -> Result<u8, (u8, String)> 
         .enable_all()
         .build()
         .map_err(|e| (exit::USAGE, format!("cannot start the async runtime: {e}")))?;
+    let store = crate::sessions::SessionStore::new(&config.dirs.data, ctx.workspace.root());
+    let (mut saved, restored) =
+        saved::SavedRun::open(&store, options.resume.as_deref()).map_err(|e| (exit::USAGE, e))?;
+    let session_id = saved.id().to_string();
+    if options.json {
+        let header = serde_json::json!({
+            "type": "header",
+            "schema": JSON_SCHEMA_VERSION,
+            "session": session_id,
+            "resumed": options.resume.is_some(),
+            "backend": backend.kind(),
+            "model": backend.model_name(),
+        });
+        println!("{header}");
+    }
+    saved.task(&task);
     let json = options.json;
     let signal = Arc::new(std::sync::atomic::AtomicI32::new(0));
     let received = Arc::clone(&signal);
@@ -161,11 +184,15 @@ fn run_inner(options: &RunOptions, config: &Config) -> Result<u8, (u8, String)> 
             events_tx,
         )
         .with_routing(routing);
+        if !restored.is_empty() {
+            agent.restore(restored);
+        }
         let approvals = interactive.then(|| commands_tx.clone());
         let printer = tokio::spawn(async move {
             let mut printer = Printer::new(json);
             while let Some(event) = events_rx.recv().await {
                 printer.print(&event);
+                saved.event(&event);
                 if let (AgentEvent::ApprovalNeeded { id, .. }, Some(tx)) = (&event, &approvals) {
                     let decision = tokio::task::spawn_blocking(read_decision)
                         .await
@@ -176,6 +203,7 @@ fn run_inner(options: &RunOptions, config: &Config) -> Result<u8, (u8, String)> 
                     });
                 }
             }
+            saved
         });
         // Ctrl-C, SIGTERM and SIGHUP all end the turn the same way: the running command and
         // everything it started are killed, the conversation and the journal stay whole.
@@ -186,11 +214,17 @@ fn run_inner(options: &RunOptions, config: &Config) -> Result<u8, (u8, String)> 
             cancel.cancel();
         });
         let outcome = agent.run_task(&task, &mut commands_rx).await;
+        let messages = agent.messages().to_vec();
         drop(agent);
         interrupt.abort();
-        let _ = printer.await;
+        if let Ok(mut saved) = printer.await {
+            saved.finish(messages);
+        }
         outcome
     });
+    if !json {
+        eprintln!("lode: session {session_id} (continue it: lode run --resume {session_id} \"…\")");
+    }
     // A prompt still waiting on the terminal must not keep the process alive.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     Ok(match outcome {

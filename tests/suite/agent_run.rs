@@ -402,8 +402,10 @@ fn a_one_call_request_runs_the_tool_with_no_model_turn() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     let kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
-    assert_eq!(events[0]["lane"], "direct", "{stdout}\n{stderr}");
-    assert_eq!(events[0]["tier"], "rules");
+    // After the header line, the routing decision.
+    assert_eq!(events[0]["type"], "header", "{stdout}\n{stderr}");
+    assert_eq!(events[1]["lane"], "direct", "{stdout}\n{stderr}");
+    assert_eq!(events[1]["tier"], "rules");
     assert!(!kinds.contains(&"turn_started"), "{kinds:?}");
     assert!(kinds.contains(&"test_result"), "{kinds:?}");
     // The fixture starts red: the tests ran, failed, and the run says so.
