@@ -358,6 +358,10 @@ pub struct RunArgs {
     /// Continue a saved session (a run's or the interactive session's), by id or prefix.
     #[arg(long, value_name = "ID")]
     pub resume: Option<String>,
+    /// A JSON schema file: the final answer is JSON that matches it (local models are held
+    /// to it by grammar; other answers are checked, and a mismatch is exit 1).
+    #[arg(long, value_name = "FILE")]
+    pub output_schema: Option<PathBuf>,
     /// The task.
     pub task: Option<String>,
 }
@@ -614,6 +618,7 @@ impl RunArgs {
             json: self.json,
             read_stdin: true,
             resume: self.resume.clone(),
+            output_schema: self.output_schema.clone(),
         }
     }
 }

@@ -47,6 +47,8 @@ pub struct RunOptions {
     pub read_stdin: bool,
     /// Continue this saved session (a `lode run` or an interactive one).
     pub resume: Option<String>,
+    /// A JSON schema file the final answer must match.
+    pub output_schema: Option<PathBuf>,
 }
 
 /// Runs one task; returns the process exit status. Errors are printed to stderr here.
@@ -99,6 +101,10 @@ fn run_inner(options: &RunOptions, config: &Config) -> Result<u8, (u8, String)> 
         crate::tools::run_lock::Holder::Run,
     )
     .map_err(|e| (exit::USAGE, e.to_string()))?;
+    let answer_schema = match &options.output_schema {
+        Some(path) => Some(read_schema(path).map_err(|e| (exit::USAGE, e))?),
+        None => None,
+    };
     let progress = crate::commands::progress_bar("loading model");
     let backend = open(&options.backend, config, progress).map_err(|e| match e {
         OpenError::NoModel(m) => (exit::NO_MODEL, m),
@@ -147,7 +153,7 @@ fn run_inner(options: &RunOptions, config: &Config) -> Result<u8, (u8, String)> 
         interactive,
         cwd,
         system_prompt: None,
-        answer_schema: None,
+        answer_schema: answer_schema.clone(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -213,8 +219,21 @@ fn run_inner(options: &RunOptions, config: &Config) -> Result<u8, (u8, String)> 
             let _ = commands_tx.send(AgentCommand::Cancel);
             cancel.cancel();
         });
-        let outcome = agent.run_task(&task, &mut commands_rx).await;
+        let mut outcome = agent.run_task(&task, &mut commands_rx).await;
         let messages = agent.messages().to_vec();
+        // A remote model is not held by grammar: its answer is checked here.
+        if let (Outcome::Done, Some(schema)) = (outcome, &answer_schema) {
+            let answer = messages
+                .iter()
+                .rev()
+                .find(|m| m.role == crate::backend::Role::Assistant)
+                .map(|m| m.content.clone())
+                .unwrap_or_default();
+            if let Err(problem) = crate::backend::toolcall::check_answer(&answer, schema) {
+                eprintln!("lode: the final answer does not match --output-schema: {problem}");
+                outcome = Outcome::NotAchieved;
+            }
+        }
         drop(agent);
         interrupt.abort();
         if let Ok(mut saved) = printer.await {
@@ -236,6 +255,21 @@ fn run_inner(options: &RunOptions, config: &Config) -> Result<u8, (u8, String)> 
             other => u8::try_from(128 + other).unwrap_or(exit::INTERRUPTED),
         },
     })
+}
+
+/// The JSON schema in `path`, checked to be one the grammar converter accepts.
+fn read_schema(path: &std::path::Path) -> Result<serde_json::Value, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read --output-schema {}: {e}", path.display()))?;
+    let schema: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| format!("--output-schema {} is not JSON: {e}", path.display()))?;
+    crate::engine::json_schema_gbnf(&schema).map_err(|e| {
+        format!(
+            "--output-schema {} is not a schema lode can hold a model to: {e}",
+            path.display()
+        )
+    })?;
+    Ok(schema)
 }
 
 /// Waits for Ctrl-C, SIGTERM or SIGHUP; returns the signal's number.

@@ -77,3 +77,54 @@ fn a_run_is_saved_and_can_be_continued_by_id() {
         "{stderr}"
     );
 }
+
+#[test]
+fn output_schema_holds_the_final_answer() {
+    let (home, repo) = repo("rust-calc");
+    let schema = home.path().join("schema.json");
+    std::fs::write(
+        &schema,
+        r#"{"type": "object", "properties": {"verdict": {"type": "string", "enum": ["ok", "broken"]}}, "required": ["verdict"], "additionalProperties": false}"#,
+    )
+    .unwrap();
+    let run = |answer: &str, schema: &std::path::Path| {
+        let script = home.path().join("answer.json");
+        std::fs::write(
+            &script,
+            serde_json::json!({"turns": [{"say": answer}]}).to_string(),
+        )
+        .unwrap();
+        let backend = format!("scripted:{}", script.display());
+        let mut cmd = lode(home.path());
+        cmd.args([
+            "run",
+            "--test-cmd",
+            "true",
+            "--backend",
+            &backend,
+            "--output-schema",
+        ])
+        .arg(schema)
+        .arg("--cwd")
+        .arg(&repo)
+        .arg("is it broken?");
+        output(&mut cmd)
+    };
+    let (code, stdout, stderr) = run(r#"{"verdict": "broken"}"#, &schema);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.trim(), r#"{"verdict": "broken"}"#);
+    let (code, _stdout, stderr) = run(r#"{"verdict": "maybe"}"#, &schema);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("does not match --output-schema: `answer.verdict` must be one of"),
+        "{stderr}"
+    );
+    let (code, _stdout, stderr) = run("It is broken.", &schema);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("not one JSON value"), "{stderr}");
+    let bad = home.path().join("bad.json");
+    std::fs::write(&bad, "{not json").unwrap();
+    let (code, _stdout, stderr) = run("{}", &bad);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("is not JSON"), "{stderr}");
+}

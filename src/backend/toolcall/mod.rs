@@ -26,7 +26,7 @@ pub use grammar::{answer_grammar, call_grammar, envelope_gbnf};
 pub use held::{
     bounded_arguments, held_call_opening, held_grammar, worst_case, HeldAnswer, HeldTool,
 };
-pub use validate::validate;
+pub use validate::{check_answer, validate};
 
 /// The markup a model family uses for tool calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -37,6 +37,21 @@ pub fn validate(call: &ToolCall, tools: &[ToolSpec]) -> Result<Value, String> {
     }
 }
 
+/// A final answer held to an answer schema: `text` must be exactly one JSON value (space
+/// around it aside) that the schema admits, with the same unambiguous repairs as calls get.
+/// Only the keywords above are checked; local models are held to the whole schema by grammar.
+pub fn check_answer(text: &str, schema: &Value) -> Result<Value, String> {
+    let mut value: Value = serde_json::from_str(text.trim())
+        .map_err(|e| format!("the answer is not one JSON value ({e})"))?;
+    let mut problems = Vec::new();
+    check(&mut value, schema, "answer", &mut problems);
+    if problems.is_empty() {
+        Ok(value)
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
 fn unknown_tool(name: &str, tools: &[ToolSpec]) -> String {
     let names: Vec<&str> = tools.iter().map(|t| t.name).collect();
     let wanted = normalize(name);
@@ -284,5 +299,31 @@ fn display_path(path: &str) -> &str {
         "arguments"
     } else {
         path
+    }
+}
+
+#[cfg(test)]
+mod answer_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn answers_are_one_json_value_the_schema_admits() {
+        let schema = json!({
+            "type": "object",
+            "properties": {"verdict": {"type": "string", "enum": ["ok", "bad"]}, "n": {"type": "integer"}},
+            "required": ["verdict"],
+            "additionalProperties": false
+        });
+        assert_eq!(
+            check_answer(" {\"verdict\": \"ok\", \"n\": \"3\"}\n", &schema),
+            Ok(json!({"verdict": "ok", "n": 3}))
+        );
+        let err = check_answer("{\"n\": 1}", &schema).unwrap_err();
+        assert!(err.contains("verdict"), "{err}");
+        let err = check_answer("Sure! {\"verdict\": \"ok\"}", &schema).unwrap_err();
+        assert!(err.starts_with("the answer is not one JSON value"), "{err}");
+        let err = check_answer("{\"verdict\": \"maybe\"}", &schema).unwrap_err();
+        assert!(err.contains("must be one of"), "{err}");
     }
 }
