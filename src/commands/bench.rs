@@ -11,7 +11,7 @@ use crate::commands::{load_options, CommandError};
 use crate::config::Config;
 use crate::engine::synth::{synthesize, Arch, Quant, Shape, SynthSpec, Weights};
 use crate::engine::{
-    Completion, Engine, EngineConfig, GenerateRequest, LoadOptions, Persist, Prompt,
+    Engine, EngineConfig, GenerateRequest, GenerationResult, LoadOptions, Persist, Prompt,
 };
 
 /// The figures `lode bench` reports.
@@ -185,7 +185,7 @@ fn run_one(
     max_tokens: u32,
     persist: Persist,
     disk_cache: bool,
-) -> Result<Completion, CommandError> {
+) -> Result<GenerationResult, CommandError> {
     let mut request = GenerateRequest::text(String::new(), max_tokens);
     request.prompt = Prompt::Tokens(prompt);
     request.session = session.to_string();
@@ -196,7 +196,7 @@ fn run_one(
 }
 
 /// Time to first token: prompt processing plus sampling the first token.
-fn ttft(c: &Completion) -> f64 {
+fn ttft(c: &GenerationResult) -> f64 {
     c.stats.prefill_ms + c.stats.decode_ms
 }
 

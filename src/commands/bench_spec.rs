@@ -18,7 +18,7 @@ use crate::commands::{load_options, CommandError};
 use crate::config::{Config, ConfigError, Dirs, Env, ProcessEnv, SpecChoice, SpeculationSettings};
 use crate::config_edit::{basic_string, upsert_table};
 use crate::engine::{
-    Calibration, Completion, DraftLength, Engine, EngineConfig, GenerateRequest, LoadOptions,
+    Calibration, DraftLength, Engine, EngineConfig, GenerateRequest, GenerationResult, LoadOptions,
     ModelInfo, Speculation,
 };
 
@@ -260,7 +260,7 @@ fn generate(
     session: &str,
     speculation: Speculation,
     tokens: u32,
-) -> Result<Completion, CommandError> {
+) -> Result<GenerationResult, CommandError> {
     let mut request = GenerateRequest::text(PROMPT, tokens);
     request.session = session.to_string();
     request.stop_at_eog = false;

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::commands::CommandError;
 use crate::compose::routing::{available_memory, gib, memory_shortfall};
 use crate::config::Config;
-use crate::engine::backend::{self, Device};
+use crate::engine::llama::{self, Device};
 use crate::router::RouteMode;
 
 /// Everything `lode doctor` reports.
@@ -112,7 +112,7 @@ pub fn router_status(config: &Config) -> RouterStatus {
 
 /// Gathers the report.
 pub fn report(config: &Config) -> Result<Report, CommandError> {
-    let devices = backend::devices().map_err(crate::engine::EngineError::from)?;
+    let devices = llama::devices().map_err(crate::engine::EngineError::from)?;
     let mut features = Vec::new();
     if cfg!(target_os = "macos") {
         features.push("metal");
@@ -128,8 +128,8 @@ pub fn report(config: &Config) -> Result<Report, CommandError> {
         version: env!("CARGO_PKG_VERSION"),
         features,
         compiled_for: compiled_for(),
-        cpu_features: backend::system_info(),
-        gpu_offload: backend::gpu_offload().unwrap_or(false),
+        cpu_features: llama::system_info(),
+        gpu_offload: llama::gpu_offload().unwrap_or(false),
         devices,
         logical_cpus: std::thread::available_parallelism()
             .map(|n| n.get())

@@ -11,8 +11,8 @@ use crate::config::{self as config_mod, Config, SpecPlan};
 use crate::engine::generate::DEFAULT_SESSION;
 use crate::engine::template::RenderOptions;
 use crate::engine::{
-    Completion, Engine, EngineConfig, FinishReason, GenerateRequest, Grammar, LoadOptions, Persist,
-    Prompt, SamplingParams,
+    Engine, EngineConfig, FinishReason, GenerateRequest, GenerationResult, Grammar, LoadOptions,
+    Persist, Prompt, SamplingParams,
 };
 use crate::stats::TurnStats;
 
@@ -92,7 +92,7 @@ pub fn run(args: &GenArgs, config: &Config, out: &mut dyn Write) -> Result<(), C
     let generation = engine.generate(request)?;
     let json = args.json;
     let mut write_error = None;
-    let completion: Completion = generation.blocking_complete(|text| {
+    let completion: GenerationResult = generation.blocking_complete(|text| {
         if !json && write_error.is_none() {
             if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
                 write_error = Some(e);

@@ -5,21 +5,21 @@ use std::io::Write;
 use crate::cli::ModelsArgs;
 use crate::commands::CommandError;
 use crate::config::Config;
-use crate::models::{self, ScanRoots};
+use crate::discovery::{self, ScanRoots};
 
 /// Runs `lode models`.
 pub fn run(args: &ModelsArgs, config: &Config, out: &mut dyn Write) -> Result<(), CommandError> {
     let mut dirs = vec![config.models.dir.clone()];
     dirs.extend(args.dir.iter().cloned());
     let roots = ScanRoots::discover(dirs);
-    let entries = models::scan(&roots);
+    let entries = discovery::scan(&roots);
     if args.json {
         let text = serde_json::to_string_pretty(&entries).map_err(std::io::Error::other)?;
         writeln!(out, "{text}")?;
     } else if entries.is_empty() {
-        write!(out, "{}", models::render_empty(&roots))?;
+        write!(out, "{}", discovery::render_empty(&roots))?;
     } else {
-        write!(out, "{}", models::render_table(&entries))?;
+        write!(out, "{}", discovery::render_table(&entries))?;
     }
     Ok(())
 }

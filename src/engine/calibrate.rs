@@ -8,8 +8,8 @@ use llama_cpp_2::token::LlamaToken;
 use serde::Serialize;
 
 use crate::engine::error::EngineError;
+use crate::engine::kv_session::{CancelFlag, KvSession, SessionKind};
 use crate::engine::model::{LoadedModel, MemoryKind};
-use crate::engine::session::{CancelFlag, Session, SessionKind};
 use crate::engine::spec_policy::{CostTable, MAX_DRAFT};
 
 /// Prompt tokens in the context before the measured batches.
@@ -40,9 +40,9 @@ pub(crate) fn calibrate(
         n_draft: MAX_DRAFT + 1,
     };
     let mut session = match mtp && loaded.info.mtp_loaded {
-        true => Session::with_kind(loaded, SessionKind::Mtp { n_draft: MAX_DRAFT })
-            .or_else(|_| Session::with_kind(loaded, rollback))?,
-        false => Session::with_kind(loaded, rollback)?,
+        true => KvSession::with_kind(loaded, SessionKind::Mtp { n_draft: MAX_DRAFT })
+            .or_else(|_| KvSession::with_kind(loaded, rollback))?,
+        false => KvSession::with_kind(loaded, rollback)?,
     };
     let prefix = filler(loaded, DEPTH.min(loaded.info.n_ctx as usize / 2));
     session.prefill(&prefix, &[], &CancelFlag::new(), None)?;
@@ -84,7 +84,7 @@ pub(crate) fn calibrate(
 
 /// Seconds per MTP draft step: the driver drafts its full length each call.
 fn mtp_step(
-    session: &mut Session<'_>,
+    session: &mut KvSession<'_>,
     prefix: &[LlamaToken],
     reps: usize,
 ) -> Result<f64, EngineError> {
@@ -116,7 +116,7 @@ fn mtp_step(
 
 /// Seconds per draft-model step: one token decoded in the draft's own session.
 fn draft_step(draft: &LoadedModel, prefix: &[LlamaToken], reps: usize) -> Result<f64, EngineError> {
-    let mut session = Session::new(draft)?;
+    let mut session = KvSession::new(draft)?;
     session.prefill(prefix, &[], &CancelFlag::new(), None)?;
     let mut times = Vec::with_capacity(reps);
     for rep in 0..=reps {

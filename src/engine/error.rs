@@ -71,7 +71,7 @@ pub enum EngineError {
     State(String),
 
     #[error(transparent)]
-    Backend(#[from] crate::engine::backend::BackendError),
+    Backend(#[from] crate::engine::llama::BackendError),
 
     #[error("the engine thread stopped unexpectedly")]
     WorkerGone,

@@ -8,10 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::cache::DiskCache;
 use crate::engine::error::EngineError;
+use crate::engine::kv_session::{common_prefix, ids, CancelFlag, DiskPlan, KvSession};
 use crate::engine::model::{LoadedModel, ModelInfo};
 use crate::engine::repetition;
 use crate::engine::sampling::{Grammar, SamplingParams, TokenSampler};
-use crate::engine::session::{common_prefix, ids, CancelFlag, DiskPlan, Session};
 use crate::engine::spec_policy::{DraftLength, SpecPolicy};
 use crate::engine::speculative::{self, DraftModel, Drafter, Mtp};
 use crate::engine::template::RenderOptions;
@@ -124,7 +124,7 @@ pub enum Speculator<'a, 'm> {
     /// Draft with a second model in its own session.
     Draft {
         model: &'a LoadedModel,
-        session: &'a mut Session<'m>,
+        session: &'a mut KvSession<'m>,
         policy: &'a mut SpecPolicy,
     },
 }
@@ -169,7 +169,7 @@ pub enum FinishReason {
 
 /// The result of one generation.
 #[derive(Clone, Debug, Serialize)]
-pub struct Completion {
+pub struct GenerationResult {
     pub text: String,
     /// Generated token ids, end-of-generation token excluded.
     pub tokens: Vec<i32>,
@@ -186,13 +186,13 @@ pub struct DiskTarget<'a> {
 /// Runs one request on `session`, calling `on_text` with each final piece of text.
 pub fn generate(
     model: &LoadedModel,
-    session: &mut Session<'_>,
+    session: &mut KvSession<'_>,
     request: &GenerateRequest,
     disk: Option<&DiskTarget<'_>>,
     speculator: Speculator<'_, '_>,
     cancel: &CancelFlag,
     on_text: &mut dyn FnMut(&str),
-) -> Result<Completion, EngineError> {
+) -> Result<GenerationResult, EngineError> {
     let (text, prompt) = match &request.prompt {
         Prompt::Tokens(ids) => (String::new(), checked_tokens(model, ids)?),
         Prompt::Text(text) => (text.clone(), tokenize(model, text)),
@@ -304,7 +304,7 @@ pub fn generate(
     }
     stats.decode_tokens = u32::try_from(out.generated.len()).unwrap_or(u32::MAX);
     stats.decode_ms = decode_start.elapsed().as_secs_f64() * 1000.0;
-    Ok(Completion {
+    Ok(GenerationResult {
         text: out.stream.text().to_string(),
         tokens: ids(&out.generated),
         finish,
@@ -318,7 +318,7 @@ const CLOSING_TOKENS: usize = 96;
 /// One token at a time: sample, emit, decode it, repeat.
 fn plain_decode(
     model: &LoadedModel,
-    session: &mut Session<'_>,
+    session: &mut KvSession<'_>,
     sampler: &mut TokenSampler,
     out: &mut Output<'_, '_>,
     cancel: &CancelFlag,

@@ -4,16 +4,16 @@
 //! [`worker::Engine`] is the handle the rest of lode uses.
 
 pub mod arch;
-pub mod backend;
 pub mod cache;
 pub mod calibrate;
 pub mod error;
 pub mod generate;
+pub mod kv_session;
+pub mod llama;
 pub mod model;
 pub mod options;
 pub mod repetition;
 pub mod sampling;
-pub mod session;
 pub mod spec_policy;
 pub mod speculative;
 pub mod synth;
@@ -21,14 +21,14 @@ pub mod template;
 pub mod textstream;
 pub mod worker;
 
+pub use crate::cancel::CancelFlag;
 pub use calibrate::Calibration;
 pub use error::EngineError;
 pub use generate::{
-    Completion, FinishReason, GenerateRequest, OnLoop, Persist, Prompt, Speculation,
+    FinishReason, GenerateRequest, GenerationResult, OnLoop, Persist, Prompt, Speculation,
 };
 pub use model::{MemoryKind, ModelInfo};
 pub use options::{ContextOptions, FlashAttention, LoadOptions};
 pub use sampling::{bounded_json_gbnf, json_schema_gbnf, Grammar, SamplingParams};
-pub use session::CancelFlag;
 pub use spec_policy::{CostTable, DraftLength, SpecPolicy};
 pub use worker::{DiskCacheConfig, Engine, EngineConfig, GenEvent, Generation};

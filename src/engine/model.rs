@@ -12,8 +12,8 @@ use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
 use serde::Serialize;
 
 use crate::engine::arch;
-use crate::engine::backend::backend;
 use crate::engine::error::EngineError;
+use crate::engine::llama::backend;
 use crate::engine::options::{ContextOptions, LoadOptions, DEFAULT_MAX_CTX};
 use crate::engine::spec_policy::CostTable;
 use crate::engine::template::builtin::Family;

@@ -19,9 +19,9 @@ use llama_cpp_2::token::LlamaToken;
 use crate::engine::arch::supports_rollback;
 use crate::engine::error::EngineError;
 use crate::engine::generate::{FinishReason, Output};
+use crate::engine::kv_session::{CancelFlag, KvSession};
 use crate::engine::model::{LoadedModel, MemoryKind};
 use crate::engine::sampling::{SamplingParams, TokenSampler};
-use crate::engine::session::{CancelFlag, Session};
 use crate::engine::spec_policy::SpecPolicy;
 use crate::stats::TurnStats;
 
@@ -84,7 +84,7 @@ pub(crate) trait Drafter {
     /// Up to `k` tokens to follow `pending`, which comes after everything `target` holds.
     fn propose(
         &mut self,
-        target: &mut Session<'_>,
+        target: &mut KvSession<'_>,
         pending: LlamaToken,
         k: usize,
     ) -> Result<Vec<LlamaToken>, EngineError>;
@@ -92,7 +92,7 @@ pub(crate) trait Drafter {
     /// The target verified a round (`drafts` may be empty) and kept `accepted` of them.
     fn settle(
         &mut self,
-        target: &mut Session<'_>,
+        target: &mut KvSession<'_>,
         drafts: &[LlamaToken],
         accepted: usize,
     ) -> Result<(), EngineError>;
@@ -102,20 +102,20 @@ pub(crate) trait Drafter {
 
     /// Whether the drafter will be asked soon; one that keeps state per decoded token can
     /// stop paying for it meanwhile.
-    fn expect(&mut self, _target: &mut Session<'_>, _soon: bool) {}
+    fn expect(&mut self, _target: &mut KvSession<'_>, _soon: bool) {}
 }
 
 /// A small model with the target's vocabulary, proposing greedily in its own session.
 pub(crate) struct DraftModel<'a, 'm> {
     model: &'a LoadedModel,
-    session: &'a mut Session<'m>,
+    session: &'a mut KvSession<'m>,
     greedy: TokenSampler,
 }
 
 impl<'a, 'm> DraftModel<'a, 'm> {
     pub(crate) fn new(
         model: &'a LoadedModel,
-        session: &'a mut Session<'m>,
+        session: &'a mut KvSession<'m>,
     ) -> Result<Self, EngineError> {
         let greedy = TokenSampler::new(&model.model, &SamplingParams::greedy(), None)?;
         Ok(Self {
@@ -129,7 +129,7 @@ impl<'a, 'm> DraftModel<'a, 'm> {
 impl Drafter for DraftModel<'_, '_> {
     fn propose(
         &mut self,
-        target: &mut Session<'_>,
+        target: &mut KvSession<'_>,
         pending: LlamaToken,
         k: usize,
     ) -> Result<Vec<LlamaToken>, EngineError> {
@@ -157,7 +157,7 @@ impl Drafter for DraftModel<'_, '_> {
 
     fn settle(
         &mut self,
-        _: &mut Session<'_>,
+        _: &mut KvSession<'_>,
         _: &[LlamaToken],
         _: usize,
     ) -> Result<(), EngineError> {
@@ -179,7 +179,7 @@ pub(crate) struct Mtp {
 impl Drafter for Mtp {
     fn propose(
         &mut self,
-        target: &mut Session<'_>,
+        target: &mut KvSession<'_>,
         pending: LlamaToken,
         k: usize,
     ) -> Result<Vec<LlamaToken>, EngineError> {
@@ -201,12 +201,12 @@ impl Drafter for Mtp {
 
     fn settle(
         &mut self,
-        target: &mut Session<'_>,
+        target: &mut KvSession<'_>,
         drafts: &[LlamaToken],
         accepted: usize,
     ) -> Result<(), EngineError> {
         // The driver expects `accept` after every non-empty draft, once the verify batch has
-        // been processed (Session does that as it decodes).
+        // been processed (KvSession does that as it decodes).
         if drafts.is_empty() {
             return Ok(());
         }
@@ -222,7 +222,7 @@ impl Drafter for Mtp {
         self.n_max
     }
 
-    fn expect(&mut self, target: &mut Session<'_>, soon: bool) {
+    fn expect(&mut self, target: &mut KvSession<'_>, soon: bool) {
         target.set_mtp_follow(soon);
     }
 }
@@ -232,7 +232,7 @@ impl Drafter for Mtp {
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn decode(
     model: &LoadedModel,
-    target: &mut Session<'_>,
+    target: &mut KvSession<'_>,
     drafter: &mut dyn Drafter,
     policy: &mut SpecPolicy,
     sampler: &mut TokenSampler,

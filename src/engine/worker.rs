@@ -16,11 +16,11 @@ use crate::engine::cache::DiskCache;
 use crate::engine::calibrate::{calibrate, Calibration};
 use crate::engine::error::EngineError;
 use crate::engine::generate::{
-    generate, Completion, DiskTarget, GenerateRequest, Speculation, Speculator,
+    generate, DiskTarget, GenerateRequest, GenerationResult, Speculation, Speculator,
 };
+use crate::engine::kv_session::{CancelFlag, KvSession, SessionKind};
 use crate::engine::model::{self, LoadedModel, MemoryKind, ModelInfo};
 use crate::engine::options::{ContextOptions, LoadOptions};
-use crate::engine::session::{CancelFlag, Session, SessionKind};
 use crate::engine::spec_policy::{CostTable, DraftLength, SpecPolicy};
 use crate::engine::speculative;
 use crate::engine::template::RenderOptions;
@@ -47,7 +47,7 @@ pub enum GenEvent {
     /// Final text (never retracted).
     Text(String),
     /// The generation ended.
-    Done(Result<Completion, EngineError>),
+    Done(Result<GenerationResult, EngineError>),
 }
 
 enum Command {
@@ -117,7 +117,7 @@ impl Generation {
     pub fn blocking_complete(
         mut self,
         mut on_text: impl FnMut(&str),
-    ) -> Result<Completion, EngineError> {
+    ) -> Result<GenerationResult, EngineError> {
         while let Some(event) = self.blocking_next() {
             match event {
                 GenEvent::Text(text) => on_text(&text),
@@ -317,9 +317,9 @@ fn serve(
     inbox: &mpsc::Receiver<Command>,
 ) -> Option<Command> {
     let max_sessions = config.max_sessions.unwrap_or(4).max(1);
-    let mut sessions: HashMap<String, (u64, Session<'_>)> = HashMap::new();
+    let mut sessions: HashMap<String, (u64, KvSession<'_>)> = HashMap::new();
     // The draft's sessions mirror the target's, name for name.
-    let mut draft_sessions: HashMap<String, Session<'_>> = HashMap::new();
+    let mut draft_sessions: HashMap<String, KvSession<'_>> = HashMap::new();
     // What the policy learns (acceptance, costs) holds for the model, not for one session.
     let mut policies: HashMap<(bool, DraftLength), SpecPolicy> = HashMap::new();
     // Once llama.cpp refuses to draft with this model's MTP layers, it always will.
@@ -399,11 +399,11 @@ fn serve(
                             draft_sessions.remove(&name);
                         }
                     }
-                    let created = match Session::with_kind(loaded, kind) {
+                    let created = match KvSession::with_kind(loaded, kind) {
                         Err(EngineError::MtpUnavailable(reason)) => {
                             off_reason = Some(reason.clone());
                             mtp_refused = Some(reason);
-                            Session::new(loaded)
+                            KvSession::new(loaded)
                         }
                         other => other,
                     };
@@ -429,7 +429,7 @@ fn serve(
                     }
                     (Speculation::Draft { length }, Some(model)) => {
                         if !draft_sessions.contains_key(&request.session) {
-                            match Session::new(model) {
+                            match KvSession::new(model) {
                                 Ok(s) => {
                                     draft_sessions.insert(request.session.clone(), s);
                                 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::agent::host::Job;
 use crate::compose::backend::BackendFlags;
 use crate::config::BackendChoice;
-use crate::models::{self, ScanRoots};
+use crate::discovery::{self, ScanRoots};
 use crate::tools::journal::{undo_last, UndoError};
 use crate::tools::{Tool, ToolContext};
 use crate::tui::app::Phase;
@@ -112,7 +112,7 @@ fn model_list(ctl: &Controller) -> String {
             .map_or("unknown".to_string(), |n| format!("{n} tokens"))
     );
     let roots = ScanRoots::discover(vec![ctl.config.models.dir.clone()]);
-    let found = models::scan(&roots);
+    let found = discovery::scan(&roots);
     if found.is_empty() {
         text.push_str(
             "\nNo GGUF models found on this machine (searched the model dir, Ollama, LM Studio \
@@ -144,7 +144,7 @@ fn switch_model(ctl: &mut Controller, name: &str) {
         path.to_path_buf()
     } else {
         let roots = ScanRoots::discover(vec![ctl.config.models.dir.clone()]);
-        let found = models::scan(&roots);
+        let found = discovery::scan(&roots);
         match found.iter().find(|m| m.name == name).or_else(|| {
             let mut matching = found.iter().filter(|m| m.name.contains(name));
             match (matching.next(), matching.next()) {

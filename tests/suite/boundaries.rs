@@ -66,7 +66,7 @@ fn only_the_git_tool_and_reviewer_talk_to_libgit2() {
 /// lower layers only; the front ends (the last layer) may also use each other.
 const LAYERS: &[&[&str]] = &[
     &["stats", "cancel", "gguf", "config_edit"],
-    &["engine", "models"],
+    &["engine", "discovery"],
     &["tools"],
     &["backend"],
     &["router"],

@@ -6,7 +6,7 @@ use std::process::Command;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use lode::engine::synth::{synthesize, Arch, Shape, SynthSpec, Weights};
-use lode::engine::{Completion, ContextOptions, Engine, GenerateRequest, LoadOptions};
+use lode::engine::{ContextOptions, Engine, GenerateRequest, GenerationResult, LoadOptions};
 
 static LLAMA: Mutex<()> = Mutex::new(());
 
@@ -61,7 +61,7 @@ fn tiny_with(arch: Arch, weights: Weights, seed: u64, mtp: bool) -> PathBuf {
 }
 
 /// Runs `request` to its end on `engine`, text discarded.
-pub fn complete(engine: &Engine, request: GenerateRequest) -> Completion {
+pub fn complete(engine: &Engine, request: GenerateRequest) -> GenerationResult {
     engine
         .generate(request)
         .unwrap()

@@ -3,8 +3,8 @@
 use pretty_assertions::assert_eq;
 
 use lode::engine::generate::{generate, Speculator, DEFAULT_SESSION};
+use lode::engine::kv_session::KvSession;
 use lode::engine::model;
-use lode::engine::session::Session;
 use lode::engine::synth::{Arch, Weights};
 use lode::engine::textstream::TextStream;
 use lode::engine::{
@@ -291,7 +291,7 @@ fn cancellation_stops_within_one_token() {
     let loaded = model::load(tiny_options(&tiny(Arch::Qwen2, Weights::Perm, 1))).unwrap();
     let request = GenerateRequest::text("start", 200);
     let uncancelled = {
-        let mut session = Session::new(&loaded).unwrap();
+        let mut session = KvSession::new(&loaded).unwrap();
         generate(
             &loaded,
             &mut session,
@@ -316,7 +316,7 @@ fn cancellation_stops_within_one_token() {
         })
         .unwrap();
     let cancel = CancelFlag::new();
-    let mut session = Session::new(&loaded).unwrap();
+    let mut session = KvSession::new(&loaded).unwrap();
     let flag = cancel.clone();
     let cancelled = generate(
         &loaded,

@@ -12,7 +12,7 @@ use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
-use lode::engine::backend::backend;
+use lode::engine::llama::backend;
 use lode::engine::synth::{synthesize, Arch, Quant, Shape, SynthReport, SynthSpec, Weights};
 
 use super::common::llama_lock;

@@ -12,7 +12,7 @@ use serde_json::json;
 use lode::backend::toolcall::{call_grammar, envelope_gbnf, parse, CallFormat};
 use lode::engine::synth::{Arch, Weights};
 use lode::engine::{
-    Completion, Engine, EngineConfig, FinishReason, GenerateRequest, Grammar, SamplingParams,
+    Engine, EngineConfig, FinishReason, GenerateRequest, GenerationResult, Grammar, SamplingParams,
 };
 use lode::tools::{Permission, ToolSpec};
 
@@ -56,7 +56,7 @@ fn engine() -> Engine {
 }
 
 /// Plain temperature-1.0 sampling over every token the grammar allows.
-fn generate(engine: &Engine, seed: u32, max_tokens: u32, grammar: Grammar) -> Completion {
+fn generate(engine: &Engine, seed: u32, max_tokens: u32, grammar: Grammar) -> GenerationResult {
     let mut request = GenerateRequest::text(
         "<|im_start|>user\nlist the files<|im_end|>\n<|im_start|>assistant\n",
         max_tokens,

@@ -21,7 +21,7 @@ mod weights;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::engine::backend::BackendError;
+use crate::engine::llama::BackendError;
 use crate::gguf::{GgmlType, GgufWriter, Value};
 
 /// Model architecture, as llama.cpp names it.

@@ -24,7 +24,7 @@ pub(crate) fn quantize(
         Quant::Q4KM => llama_cpp_sys_2::LLAMA_FTYPE_MOSTLY_Q4_K_M,
     };
     // Initialises ggml (type traits, CPU features) once per process before quantizing.
-    crate::engine::backend::backend()?;
+    crate::engine::llama::backend()?;
     let c_path = |p: &Path| {
         p.to_str()
             .and_then(|s| CString::new(s).ok())

@@ -146,7 +146,7 @@ pub(crate) fn human_context(n: u64) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::models::Source;
+    use crate::discovery::Source;
     use pretty_assertions::assert_eq;
     use std::path::PathBuf;
 

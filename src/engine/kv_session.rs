@@ -20,9 +20,9 @@ use llama_cpp_2::token::LlamaToken;
 use crate::engine::arch::supports_rollback;
 
 pub use crate::cancel::CancelFlag;
-use crate::engine::backend::backend;
 use crate::engine::cache::DiskCache;
 use crate::engine::error::EngineError;
+use crate::engine::llama::backend;
 use crate::engine::model::{LoadedModel, MemoryKind};
 use crate::engine::options::FlashAttention;
 
@@ -110,7 +110,7 @@ impl<'m> Contexts<'m> {
 }
 
 /// A KV sequence on one model.
-pub struct Session<'m> {
+pub struct KvSession<'m> {
     ctx: Contexts<'m>,
     kind: SessionKind,
     tokens: Vec<LlamaToken>,
@@ -130,7 +130,7 @@ pub struct Session<'m> {
     mtp_follow: bool,
 }
 
-impl<'m> Session<'m> {
+impl<'m> KvSession<'m> {
     /// A fresh, empty sequence.
     pub fn new(model: &'m LoadedModel) -> Result<Self, EngineError> {
         Self::with_kind(model, SessionKind::Plain)

@@ -208,7 +208,7 @@ fn dominant_type(tensors: impl Iterator<Item = (u32, usize, Option<u64>)>) -> Op
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::models::testutil::{write_model, FakeModel};
+    use crate::discovery::testutil::{write_model, FakeModel};
     use pretty_assertions::assert_eq;
     use std::path::Path;
 
