@@ -12,7 +12,7 @@ use crate::cancel::CancelFlag;
 use crate::compose::backend::{open, BackendFlags, OpenError};
 use crate::compose::routing::open_routing;
 use crate::config::Config;
-use crate::tools::{ToolContext, Workspace};
+use crate::tools::Workspace;
 
 mod saved;
 
@@ -110,9 +110,6 @@ fn run_inner(options: &RunOptions, config: &Config) -> Result<u8, (u8, String)> 
         OpenError::NoModel(m) => (exit::NO_MODEL, m),
         OpenError::Config(m) => (exit::USAGE, m),
     })?;
-    if let Some(mode) = backend.turn_mode() {
-        eprintln!("lode: {}: {mode}", backend.model_name());
-    }
     let flags = &options.backend;
     let (routing, note) = open_routing(
         flags.route,
@@ -126,21 +123,20 @@ fn run_inner(options: &RunOptions, config: &Config) -> Result<u8, (u8, String)> 
     }
     let journal = crate::tools::journal::Journal::begin(&config.dirs.data, &workspace)
         .map_err(|e| (exit::USAGE, format!("cannot open the undo journal: {e}")))?;
-    let test_command = options
-        .test_command
-        .clone()
-        .or_else(|| config.agent.test_command.clone());
     let cancel = CancelFlag::new();
-    let confine = config.confinement(workspace.root());
-    if let Some(notice) = confine.notice() {
+    let ctx = crate::compose::agent::tool_context(
+        config,
+        workspace,
+        crate::compose::agent::ToolSetup {
+            test_command: options.test_command.clone(),
+            journal: Some(journal),
+            output_limit: 16 * 1024,
+            cancel: cancel.clone(),
+        },
+    );
+    for notice in crate::compose::agent::start_notices(&ctx, backend.as_ref()) {
         eprintln!("lode: {notice}");
     }
-    let mut ctx = ToolContext::new(workspace);
-    ctx.journal = Some(std::sync::Mutex::new(journal));
-    ctx.test_command = test_command;
-    ctx.output_limit = 16 * 1024;
-    ctx.cancel = cancel.clone();
-    ctx.confine = confine;
     // `--ask` in a terminal asks there; anywhere else nobody can answer, so nothing is asked.
     let interactive = options.mode == PermissionMode::Ask
         && std::io::stdin().is_terminal()

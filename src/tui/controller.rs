@@ -19,7 +19,7 @@ use crate::compose::routing::open_routing;
 use crate::config::{BackendChoice, Config};
 use crate::engine::options::ProgressFn;
 use crate::sessions::{Record, SessionStore, SessionWriter};
-use crate::tools::{ToolContext, Workspace};
+use crate::tools::Workspace;
 use crate::tui::app::{App, Effect, Phase};
 use crate::tui::frame::FrameScheduler;
 use crate::tui::history::History;
@@ -320,15 +320,16 @@ impl Controller {
         jobs: UnboundedReceiver<Job>,
         commands: UnboundedReceiver<AgentCommand>,
     ) {
-        let test_command = self
-            .options
-            .test_command
-            .clone()
-            .or_else(|| self.config.agent.test_command.clone());
-        let mut ctx = ToolContext::new(self.workspace.clone());
-        ctx.test_command = test_command;
-        ctx.confine = self.config.confinement(self.workspace.root());
-        ctx.output_limit = 16 * 1024;
+        let ctx = crate::compose::agent::tool_context(
+            &self.config,
+            self.workspace.clone(),
+            crate::compose::agent::ToolSetup {
+                test_command: self.options.test_command.clone(),
+                journal: None,
+                output_limit: 16 * 1024,
+                cancel: crate::cancel::CancelFlag::new(),
+            },
+        );
         let options = AgentOptions {
             mode: self.options.mode,
             max_turns: self
@@ -343,13 +344,9 @@ impl Controller {
             system_prompt: None,
             answer_schema: None,
         };
-        if let Some(mode) = backend.turn_mode() {
-            let _ = self
-                .ui
-                .send(UiMsg::Notice(format!("{}: {mode}", backend.model_name())));
-        }
         let untrusted = self.config.repo_trust.as_ref().and_then(|t| t.notice());
-        for notice in untrusted.into_iter().chain(ctx.confine.notice()) {
+        let started = crate::compose::agent::start_notices(&ctx, backend.as_ref());
+        for notice in untrusted.into_iter().chain(started) {
             let _ = self.ui.send(UiMsg::Notice(notice));
         }
         let agent = Agent::new(
