@@ -77,24 +77,7 @@ fn run_inner(options: &RunOptions, config: &Config) -> Result<u8, (u8, String)> 
     if let Some(notice) = config.repo_trust.as_ref().and_then(|t| t.notice()) {
         eprintln!("lode: {notice}");
     }
-    let mut task = options.task.clone().unwrap_or_default();
-    if options.read_stdin && !std::io::stdin().is_terminal() {
-        let mut piped = String::new();
-        let _ = std::io::stdin().read_to_string(&mut piped);
-        if !piped.trim().is_empty() {
-            task = if task.is_empty() {
-                piped
-            } else {
-                format!("{task}\n\n{piped}")
-            };
-        }
-    }
-    if task.trim().is_empty() {
-        return Err((
-            exit::USAGE,
-            "no task given: `lode run \"what to do\"` (or pipe it on stdin)".into(),
-        ));
-    }
+    let task = read_task(options)?;
     let _one_run = crate::tools::run_lock::RunLock::acquire(
         &config.dirs.data,
         &root,
@@ -105,22 +88,7 @@ fn run_inner(options: &RunOptions, config: &Config) -> Result<u8, (u8, String)> 
         Some(path) => Some(read_schema(path).map_err(|e| (exit::USAGE, e))?),
         None => None,
     };
-    let progress = crate::commands::progress_bar("loading model");
-    let backend = open(&options.backend, config, progress).map_err(|e| match e {
-        OpenError::NoModel(m) => (exit::NO_MODEL, m),
-        OpenError::Config(m) => (exit::USAGE, m),
-    })?;
-    let flags = &options.backend;
-    let (routing, note) = open_routing(
-        flags.route,
-        flags.small_model.as_deref(),
-        config,
-        flags.threads,
-        Arc::clone(&backend),
-    );
-    if let Some(note) = note {
-        eprintln!("lode: {note}");
-    }
+    let (backend, routing) = open_models(options, config)?;
     let journal = crate::tools::journal::Journal::begin(&config.dirs.data, &workspace)
         .map_err(|e| (exit::USAGE, format!("cannot open the undo journal: {e}")))?;
     let cancel = CancelFlag::new();
@@ -161,22 +129,17 @@ fn run_inner(options: &RunOptions, config: &Config) -> Result<u8, (u8, String)> 
         saved::SavedRun::open(&store, options.resume.as_deref()).map_err(|e| (exit::USAGE, e))?;
     let session_id = saved.id().to_string();
     if options.json {
-        let header = serde_json::json!({
-            "type": "header",
-            "schema": JSON_SCHEMA_VERSION,
-            "session": session_id,
-            "resumed": options.resume.is_some(),
-            "backend": backend.kind(),
-            "model": backend.model_name(),
-        });
-        println!("{header}");
+        println!(
+            "{}",
+            header(&session_id, options.resume.is_some(), backend.as_ref())
+        );
     }
     saved.task(&task);
     let json = options.json;
     let signal = Arc::new(std::sync::atomic::AtomicI32::new(0));
     let received = Arc::clone(&signal);
     let outcome = runtime.block_on(async move {
-        let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
         let (commands_tx, mut commands_rx) = tokio::sync::mpsc::unbounded_channel();
         let mut agent = Agent::new(
             Arc::clone(&backend),
@@ -190,23 +153,7 @@ fn run_inner(options: &RunOptions, config: &Config) -> Result<u8, (u8, String)> 
             agent.restore(restored);
         }
         let approvals = interactive.then(|| commands_tx.clone());
-        let printer = tokio::spawn(async move {
-            let mut printer = Printer::new(json);
-            while let Some(event) = events_rx.recv().await {
-                printer.print(&event);
-                saved.event(&event);
-                if let (AgentEvent::ApprovalNeeded { id, .. }, Some(tx)) = (&event, &approvals) {
-                    let decision = tokio::task::spawn_blocking(read_decision)
-                        .await
-                        .unwrap_or(Decision::Reject);
-                    let _ = tx.send(AgentCommand::Approval {
-                        id: id.clone(),
-                        decision,
-                    });
-                }
-            }
-            saved
-        });
+        let printer = tokio::spawn(print_events(json, saved, events_rx, approvals));
         // Ctrl-C, SIGTERM and SIGHUP all end the turn the same way: the running command and
         // everything it started are killed, the conversation and the journal stay whole.
         let interrupt = tokio::spawn(async move {
@@ -217,15 +164,8 @@ fn run_inner(options: &RunOptions, config: &Config) -> Result<u8, (u8, String)> 
         });
         let mut outcome = agent.run_task(&task, &mut commands_rx).await;
         let messages = agent.messages().to_vec();
-        // A remote model is not held by grammar: its answer is checked here.
         if let (Outcome::Done, Some(schema)) = (outcome, &answer_schema) {
-            let answer = messages
-                .iter()
-                .rev()
-                .find(|m| m.role == crate::backend::Role::Assistant)
-                .map(|m| m.content.clone())
-                .unwrap_or_default();
-            if let Err(problem) = crate::backend::toolcall::check_answer(&answer, schema) {
+            if let Err(problem) = check_final_answer(&messages, schema) {
                 eprintln!("lode: the final answer does not match --output-schema: {problem}");
                 outcome = Outcome::NotAchieved;
             }
@@ -242,15 +182,123 @@ fn run_inner(options: &RunOptions, config: &Config) -> Result<u8, (u8, String)> 
     }
     // A prompt still waiting on the terminal must not keep the process alive.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
-    Ok(match outcome {
+    Ok(status(
+        outcome,
+        signal.load(std::sync::atomic::Ordering::SeqCst),
+    ))
+}
+
+/// Prints and saves every event; where someone can answer, asks at the terminal for each
+/// approval. Returns the session file when the agent is gone.
+async fn print_events(
+    json: bool,
+    mut saved: saved::SavedRun,
+    mut events: tokio::sync::mpsc::UnboundedReceiver<AgentEvent>,
+    approvals: Option<tokio::sync::mpsc::UnboundedSender<AgentCommand>>,
+) -> saved::SavedRun {
+    let mut printer = Printer::new(json);
+    while let Some(event) = events.recv().await {
+        printer.print(&event);
+        saved.event(&event);
+        if let (AgentEvent::ApprovalNeeded { id, .. }, Some(tx)) = (&event, &approvals) {
+            let decision = tokio::task::spawn_blocking(read_decision)
+                .await
+                .unwrap_or(Decision::Reject);
+            let _ = tx.send(AgentCommand::Approval {
+                id: id.clone(),
+                decision,
+            });
+        }
+    }
+    saved
+}
+
+/// The model (with its fallback) and the router, with a progress bar while the model loads.
+fn open_models(
+    options: &RunOptions,
+    config: &Config,
+) -> Result<(Arc<dyn crate::backend::ModelBackend>, crate::agent::Routing), (u8, String)> {
+    let progress = crate::commands::progress_bar("loading model");
+    let backend = open(&options.backend, config, progress).map_err(|e| match e {
+        OpenError::NoModel(m) => (exit::NO_MODEL, m),
+        OpenError::Config(m) => (exit::USAGE, m),
+    })?;
+    let flags = &options.backend;
+    let (routing, note) = open_routing(
+        flags.route,
+        flags.small_model.as_deref(),
+        config,
+        flags.threads,
+        Arc::clone(&backend),
+    );
+    if let Some(note) = note {
+        eprintln!("lode: {note}");
+    }
+    Ok((backend, routing))
+}
+
+/// The exit status of a run that ended with `outcome`; `signal` is the one that cancelled it.
+fn status(outcome: Outcome, signal: i32) -> u8 {
+    match outcome {
         Outcome::Done => exit::DONE,
         Outcome::NotAchieved => exit::NOT_ACHIEVED,
-        Outcome::Cancelled => match signal.load(std::sync::atomic::Ordering::SeqCst) {
+        Outcome::Cancelled => match signal {
             0 | 2 => exit::INTERRUPTED,
             // 128 + the signal, as a shell reports a process it ended.
             other => u8::try_from(128 + other).unwrap_or(exit::INTERRUPTED),
         },
+    }
+}
+
+/// The task: the argument, with piped standard input appended.
+fn read_task(options: &RunOptions) -> Result<String, (u8, String)> {
+    let mut task = options.task.clone().unwrap_or_default();
+    if options.read_stdin && !std::io::stdin().is_terminal() {
+        let mut piped = String::new();
+        let _ = std::io::stdin().read_to_string(&mut piped);
+        if !piped.trim().is_empty() {
+            task = if task.is_empty() {
+                piped
+            } else {
+                format!("{task}\n\n{piped}")
+            };
+        }
+    }
+    if task.trim().is_empty() {
+        return Err((
+            exit::USAGE,
+            "no task given: `lode run \"what to do\"` (or pipe it on stdin)".into(),
+        ));
+    }
+    Ok(task)
+}
+
+/// The first line of `--json` output.
+fn header(session: &str, resumed: bool, backend: &dyn crate::backend::ModelBackend) -> String {
+    serde_json::json!({
+        "type": "header",
+        "schema": JSON_SCHEMA_VERSION,
+        "session": session,
+        "resumed": resumed,
+        "backend": backend.kind(),
+        "model": backend.model_name(),
     })
+    .to_string()
+}
+
+/// The last answer held to `--output-schema`: a remote model is not held by grammar, so its
+/// answer is checked here.
+fn check_final_answer(
+    messages: &[crate::backend::Message],
+    schema: &serde_json::Value,
+) -> Result<(), String> {
+    let answer = messages
+        .iter()
+        .rev()
+        .find(|m| m.role == crate::backend::Role::Assistant)
+        .map(|m| m.content.as_str())
+        .unwrap_or_default();
+    crate::backend::toolcall::check_answer(answer, schema).map(|_| ())
 }
 
 /// The JSON schema in `path`, checked to be one the grammar converter accepts.
