@@ -16,21 +16,30 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn offenders(names: &[&str], allowed: impl Fn(&str) -> bool) -> Vec<String> {
+/// Every source file under `src/`, as (path relative to the crate root with `/`, text).
+fn sources() -> Vec<(String, String)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
     rust_files(&root.join("src"), &mut files);
+    files
+        .into_iter()
+        .map(|file| {
+            let rel = file
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            (rel, std::fs::read_to_string(&file).unwrap())
+        })
+        .collect()
+}
+
+fn offenders(names: &[&str], allowed: impl Fn(&str) -> bool) -> Vec<String> {
     let mut found = Vec::new();
-    for file in files {
-        let rel = file
-            .strip_prefix(root)
-            .unwrap()
-            .to_string_lossy()
-            .replace('\\', "/");
+    for (rel, text) in sources() {
         if allowed(&rel) {
             continue;
         }
-        let text = std::fs::read_to_string(&file).unwrap();
         for name in names {
             if text.contains(name) {
                 found.push(format!("{rel} names {name}"));
@@ -83,16 +92,9 @@ fn layer_of(module: &str) -> Option<usize> {
 
 /// Every `crate::MODULE` a file names outside comments, as (file, its module, named module).
 fn internal_imports() -> Vec<(String, String, String)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut files = Vec::new();
-    rust_files(&root.join("src"), &mut files);
     let mut found = Vec::new();
-    for file in files {
-        let rel = file
-            .strip_prefix(root.join("src"))
-            .unwrap()
-            .to_string_lossy()
-            .replace('\\', "/");
+    for (path, text) in sources() {
+        let rel = path.trim_start_matches("src/").to_string();
         if rel == "main.rs" || rel == "lib.rs" {
             continue;
         }
@@ -102,7 +104,7 @@ fn internal_imports() -> Vec<(String, String, String)> {
             .unwrap()
             .trim_end_matches(".rs")
             .to_string();
-        for line in std::fs::read_to_string(&file).unwrap().lines() {
+        for line in text.lines() {
             let code = line.trim_start();
             if code.starts_with("//") {
                 continue;
