@@ -12,8 +12,6 @@ use crate::tools::Permission;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AgentCommand {
-    /// A message from the user (a task, or a follow-up).
-    UserMessage { text: String },
     /// The answer to an `ApprovalNeeded` event.
     Approval { id: String, decision: Decision },
     /// Stop the running turn as soon as possible.
