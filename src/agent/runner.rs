@@ -62,6 +62,8 @@ pub struct Agent {
     green: bool,
     /// How many times the test command has run (to tell a refused run from a failed one).
     runs_of_tests: u32,
+    /// Whether the last test run, filtered or not, passed.
+    last_tests_passed: bool,
     /// The router and its models, when the agent routes between lanes.
     lanes: Lanes,
 }
@@ -104,6 +106,7 @@ impl Agent {
             dirty_since_green: false,
             green: false,
             runs_of_tests: 0,
+            last_tests_passed: false,
             lanes: Lanes::default(),
         }
     }
@@ -544,6 +547,7 @@ impl Agent {
         if call.name == "run_tests" {
             self.runs_of_tests += 1;
             let success = data["success"].as_bool().unwrap_or(false);
+            self.last_tests_passed = success;
             self.emit(AgentEvent::TestResult {
                 command: data["command"].as_str().unwrap_or_default().to_string(),
                 passed: data["passed"].as_u64().unwrap_or(0),

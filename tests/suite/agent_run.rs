@@ -475,3 +475,29 @@ async fn a_call_repeated_word_for_word_is_pointed_out_to_the_model() {
         .collect();
     assert_eq!(results, [false, true, false], "{:#?}", agent.messages());
 }
+
+/// "run cargo test tests::multiplies" narrows the project's own test command; a passing
+/// narrowed run answers the request (it does not prove a task done, but none was asked).
+#[test]
+fn a_narrowed_test_request_that_passes_is_done() {
+    let (home, repo) = repo("rust-calc");
+    let backend = format!(
+        "scripted:{}",
+        fixture("scripts/rust-calc-fix.json").display()
+    );
+    let (code, stdout, stderr) = output(
+        lode(home.path())
+            .args(["run", "--json", "--backend", &backend, "--cwd"])
+            .arg(&repo)
+            .arg("run cargo test tests::multiplies"),
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(r#""command":"cargo test 'tests::multiplies'""#),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(r#""rule":"#) || stdout.contains("direct"),
+        "{stdout}"
+    );
+}

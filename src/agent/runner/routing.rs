@@ -147,8 +147,9 @@ impl Agent {
                 self.messages.push(assistant);
                 let output = self.tool_call(&call, commands).await?;
                 self.messages.push(Message::tool(&call, output.clone()));
-                // Asked to run the tests, a red run is not a success, as with the test command.
-                let failed = output.starts_with("error: ") || (tool == "run_tests" && !self.green);
+                // Asked to run the tests (or some of them), a red run is not a success.
+                let failed = output.starts_with("error: ")
+                    || (tool == "run_tests" && !self.last_tests_passed);
                 let outcome = if failed {
                     Outcome::NotAchieved
                 } else {
