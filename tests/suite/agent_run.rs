@@ -496,8 +496,9 @@ fn a_narrowed_test_request_that_passes_is_done() {
         stdout.contains(r#""command":"cargo test 'tests::multiplies'""#),
         "{stdout}"
     );
+    assert!(stdout.contains(r#""lane":"direct""#), "{stdout}");
     assert!(
-        stdout.contains(r#""rule":"#) || stdout.contains("direct"),
-        "{stdout}"
+        !stdout.contains("turn_started"),
+        "a model turn ran: {stdout}"
     );
 }
