@@ -123,6 +123,12 @@ impl Confinement {
         roots
     }
 
+    /// Whether this policy lets commands write `path` (a directory under a writable root, or
+    /// anything when the file-system sandbox is off).
+    pub fn allows_write(&self, path: &Path) -> bool {
+        self.mode == SandboxMode::Off || self.writable_roots().iter().any(|r| path.starts_with(r))
+    }
+
     /// `sh -c command_line` under this policy: its environment, and on Linux the sandbox
     /// and the supervisor; on macOS the command runs inside `sandbox-exec` with the Seatbelt
     /// profile of the same policy.

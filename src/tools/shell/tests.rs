@@ -260,9 +260,15 @@ async fn commands_write_only_inside_the_sandbox_and_see_no_secrets() {
     let support = crate::tools::confine::Confinement::default_for(dir.path())
         .enforcement()
         .unwrap();
-    // Outside every writable root: the source tree (not the temp dir, which is writable).
-    let outside = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(format!(".sandbox-probe-{}", std::process::id()));
+    // Outside every writable root: the home directory itself (only its caches are writable;
+    // the checkout and the temp dirs may well be).
+    let home = std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME is set"));
+    let outside = home.join(format!(".lode-sandbox-probe-{}", std::process::id()));
+    assert!(
+        !crate::tools::confine::Confinement::default_for(dir.path()).allows_write(&outside),
+        "HOME ({}) is inside a writable root; this test needs a place commands may not write",
+        home.display()
+    );
     let mut ctx = ctx(dir.path());
     ctx.confine
         .env

@@ -15,11 +15,17 @@ fn script(dir: &Path, turns: serde_json::Value) -> PathBuf {
     path
 }
 
-/// A path no policy lets commands write: the build's own scratch dir, outside the temp dirs.
+/// A path the default policy does not let commands write: directly in the home directory
+/// (only its caches are writable; the checkout and the temp dirs may well be).
 fn outside(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("attack");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("{name}-{}", std::process::id()));
+    let home = PathBuf::from(std::env::var_os("HOME").expect("HOME is set"));
+    let path = home.join(format!(".lode-attack-{name}-{}", std::process::id()));
+    assert!(
+        !lode::tools::confine::Confinement::default_for(Path::new("/nonexistent"))
+            .allows_write(&path),
+        "HOME ({}) is inside a writable root; the attack suite needs a place commands may not write",
+        home.display()
+    );
     let _ = std::fs::remove_file(&path);
     path
 }
@@ -39,7 +45,8 @@ fn run(home: &Path, repo: &Path, script: &Path, extra: &[&str]) -> (i32, String,
 #[test]
 fn run_tests_runs_only_the_project_command_and_shell_still_needs_approval() {
     let (home, repo) = repo("py-slug");
-    let target = outside("run-tests");
+    // Inside the workspace, where the sandbox lets it write: it exists only if the payload ran.
+    let target = repo.join("payload-ran");
     let payload = format!("echo x > '{}'; echo KEY=$OPENAI_API_KEY", target.display());
     let s = script(
         home.path(),
@@ -84,7 +91,6 @@ fn a_faked_green_run_does_not_make_the_task_done() {
 #[test]
 fn ask_mode_without_a_terminal_does_not_run_the_end_of_run_tests() {
     let (home, repo) = repo("py-slug");
-    let marker = outside("conftest-ran");
     std::fs::write(
         repo.join("conftest.py"),
         format!(
@@ -99,7 +105,6 @@ fn ask_mode_without_a_terminal_does_not_run_the_end_of_run_tests() {
         !repo.join("conftest-ran").exists(),
         "conftest.py ran unapproved"
     );
-    assert!(!marker.exists());
     assert_eq!(code, 1, "{stdout}\n{stderr}");
     assert!(
         stderr.contains("not verified") || stdout.contains("not verified"),
