@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use crate::agent::context;
-use crate::agent::events::{AgentCommand, AgentEvent, Decision, Outcome, PlanStep};
+use crate::agent::events::{AgentCommand, AgentEvent, Outcome, PlanStep};
 use crate::agent::permissions::{PermissionMode, Verdict};
 use crate::backend::toolcall;
 use crate::backend::{
@@ -20,9 +20,12 @@ use crate::tools::{Permission, Tool, ToolContext, ToolError, ToolOutput, ToolSpe
 pub const REPEATED_CALL: &str = "(You made this exact call in your previous turn. Use what it \
      returned: call a different tool, change the arguments, or give your final answer.)";
 
+mod approval;
 mod routing;
+mod verify;
 pub use routing::Routing;
 use routing::{Lanes, Strike};
+use verify::Verification;
 
 /// How an agent runs.
 #[derive(Clone, Debug)]
@@ -71,15 +74,6 @@ pub struct Agent {
 /// What stops a run between steps.
 enum Interrupt {
     Cancelled,
-}
-
-/// Whether the project's tests back the model's "done".
-enum Verification {
-    Passed,
-    /// They ran and failed; the text is for the model.
-    Failed(String),
-    /// They could not run (refused, declined); the text is for the user.
-    NotRun(String),
 }
 
 impl Agent {
@@ -450,56 +444,11 @@ impl Agent {
                 return Ok(self.refuse(call, problem));
             }
         };
-        let permission = spec.permission;
-        let protected = match permission {
-            Permission::Write => self.protected_target(&args),
-            _ => None,
-        };
-        let verdict = match &protected {
-            Some(path) => self
-                .options
-                .mode
-                .protected_verdict(path, self.options.interactive),
-            None => self.options.mode.verdict(
-                &call.name,
-                permission,
-                self.options.interactive,
-                &self.always,
-            ),
-        };
-        match verdict {
-            Verdict::Allowed => {}
-            Verdict::Refused(reason) => {
-                return Ok(self.refuse(call, reason));
-            }
-            Verdict::Ask => {
-                // Show the change itself; an edit that cannot apply is reported to the model
-                // without bothering the user.
-                let diff = match self.tools[index].preview(&args, &self.ctx) {
-                    Some(Err(err)) => {
-                        return Ok(self.refuse(call, err.to_string()));
-                    }
-                    Some(Ok(diff)) => Some(diff),
-                    None => None,
-                };
-                if !self
-                    .ask(
-                        call,
-                        permission,
-                        &args,
-                        diff,
-                        protected.as_deref(),
-                        commands,
-                    )
-                    .await?
-                {
-                    return Ok(self.refuse(
-                        call,
-                        "the user declined this call; try another approach or ask what they want"
-                            .to_string(),
-                    ));
-                }
-            }
+        if let Some(refusal) = self
+            .authorize(call, index, spec.permission, &args, commands)
+            .await?
+        {
+            return Ok(refusal);
         }
         let result = tokio::select! {
             result = self.tools[index].run(args, &self.ctx) => result,
@@ -558,116 +507,6 @@ impl Agent {
             if success && !data["filtered"].as_bool().unwrap_or(true) {
                 self.green = true;
                 self.dirty_since_green = false;
-            }
-        }
-    }
-
-    /// Before accepting "done": if there is a test command and no green run since the last
-    /// edit, run it — as a call like any other, so `--ask` asks first.
-    async fn verify(
-        &mut self,
-        commands: &mut UnboundedReceiver<AgentCommand>,
-    ) -> Result<Verification, Interrupt> {
-        if self.green && !self.dirty_since_green {
-            return Ok(Verification::Passed);
-        }
-        if !self.tools.iter().any(|t| t.spec().name == "run_tests")
-            || crate::tools::test::project_test_command(&self.ctx).is_none()
-            || !self.options.mode.offers(Permission::Exec)
-        {
-            return Ok(Verification::Passed);
-        }
-        let call = ToolCall {
-            id: format!("verify_{}", self.messages.len()),
-            name: "run_tests".to_string(),
-            arguments: "{}".to_string(),
-        };
-        let ran = self.runs_of_tests;
-        let output = self.tool_call(&call, commands).await?;
-        if self.green {
-            return Ok(Verification::Passed);
-        }
-        if self.runs_of_tests == ran {
-            // Refused or declined: nobody may run them, so the task cannot be shown done.
-            return Ok(Verification::NotRun(format!(
-                "the tests were not run, so the task is not verified: {}",
-                output.trim_start_matches("error: ")
-            )));
-        }
-        Ok(Verification::Failed(format!(
-            "You said you are done, but the tests fail:\n{}",
-            tail(&output, 4000)
-        )))
-    }
-
-    /// The protected path a writing call targets, if it does.
-    fn protected_target(&self, args: &serde_json::Value) -> Option<String> {
-        let path = args["path"].as_str()?;
-        let resolved = self.ctx.workspace.resolve(path).ok()?;
-        self.ctx.workspace.protected(&resolved)
-    }
-
-    /// Asks the user about one call. A `protected` path is named in the question, and
-    /// "always" approves only this call: each protected write is asked for on its own.
-    async fn ask(
-        &mut self,
-        call: &ToolCall,
-        permission: Permission,
-        args: &serde_json::Value,
-        diff: Option<String>,
-        protected: Option<&str>,
-        commands: &mut UnboundedReceiver<AgentCommand>,
-    ) -> Result<bool, Interrupt> {
-        let command = match call.name.as_str() {
-            "shell" => args["command"].as_str().map(str::to_string),
-            "run_tests" => Some(
-                crate::tools::test::TestRun::plan(args, &self.ctx)
-                    .map(|plan| plan.command)
-                    .unwrap_or_else(|_| "the project's test command".to_string()),
-            ),
-            _ => None,
-        };
-        let root = self.ctx.workspace.root().display().to_string();
-        let summary = match (&command, protected) {
-            (Some(command), _) => format!("run `{command}` in {root}"),
-            (None, Some(path)) => format!(
-                "{} {path} — a protected path (git's or lode's own files, or hooks)",
-                call.name
-            ),
-            (None, None) => format!(
-                "{} {}",
-                call.name,
-                args["path"].as_str().unwrap_or_default()
-            ),
-        };
-        self.emit(AgentEvent::ApprovalNeeded {
-            id: call.id.clone(),
-            tool: call.name.clone(),
-            permission,
-            summary,
-            diff,
-            cwd: command.is_some().then_some(root),
-            command,
-        });
-        loop {
-            match commands.recv().await {
-                Some(AgentCommand::Approval { id, decision }) if id == call.id => {
-                    return Ok(match decision {
-                        Decision::Approve => true,
-                        Decision::Reject => false,
-                        Decision::AlwaysThisSession => {
-                            if protected.is_none() {
-                                self.always.push(permission);
-                            }
-                            true
-                        }
-                    });
-                }
-                Some(AgentCommand::Cancel) | None => {
-                    self.ctx.cancel.cancel();
-                    return Err(Interrupt::Cancelled);
-                }
-                Some(_) => {}
             }
         }
     }
