@@ -383,20 +383,33 @@ fn a_struggling_small_model_escalates_to_the_large_one_with_the_transcript() {
     assert!(run_in(&repo, "cargo", &["test", "--quiet"]));
 }
 
-/// "run the tests" is one tool call: tier 0 answers it and no model turn runs.
-#[test]
-fn a_one_call_request_runs_the_tool_with_no_model_turn() {
-    let (home, repo) = repo("rust-calc");
+/// `lode run --json` on `repo` with a request tier 0 answers (the scripted model is there only
+/// in case a model turn runs, which these tests check it does not).
+fn direct_request(
+    home: &Path,
+    repo: &Path,
+    extra: &[&str],
+    request: &str,
+) -> (i32, String, String) {
     let backend = format!(
         "scripted:{}",
         fixture("scripts/rust-calc-fix.json").display()
     );
-    let (code, stdout, stderr) = output(
-        lode(home.path())
-            .args(["run", "--json", "--yolo", "--backend", &backend, "--cwd"])
-            .arg(&repo)
-            .arg("please run the tests"),
-    );
+    output(
+        lode(home)
+            .args(["run", "--json", "--backend", &backend, "--cwd"])
+            .arg(repo)
+            .args(extra)
+            .arg(request),
+    )
+}
+
+/// "run the tests" is one tool call: tier 0 answers it and no model turn runs.
+#[test]
+fn a_one_call_request_runs_the_tool_with_no_model_turn() {
+    let (home, repo) = repo("rust-calc");
+    let (code, stdout, stderr) =
+        direct_request(home.path(), &repo, &["--yolo"], "please run the tests");
     let events: Vec<serde_json::Value> = stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -481,16 +494,8 @@ async fn a_call_repeated_word_for_word_is_pointed_out_to_the_model() {
 #[test]
 fn a_narrowed_test_request_that_passes_is_done() {
     let (home, repo) = repo("rust-calc");
-    let backend = format!(
-        "scripted:{}",
-        fixture("scripts/rust-calc-fix.json").display()
-    );
-    let (code, stdout, stderr) = output(
-        lode(home.path())
-            .args(["run", "--json", "--backend", &backend, "--cwd"])
-            .arg(&repo)
-            .arg("run cargo test tests::multiplies"),
-    );
+    let (code, stdout, stderr) =
+        direct_request(home.path(), &repo, &[], "run cargo test tests::multiplies");
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(
         stdout.contains(r#""command":"cargo test 'tests::multiplies'""#),

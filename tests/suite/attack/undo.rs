@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use pretty_assertions::assert_eq;
 use serde_json::{json, Value};
@@ -31,22 +31,26 @@ fn writes(home: &Path, name: &str, path: &str, content: &str) -> String {
     )
 }
 
-/// `lode run` in `repo` with `backend`; the repository's tests are not run.
+/// `lode run TASK` in `repo` with `backend`; the repository's tests are not run.
+fn run_command(home: &Path, repo: &Path, backend: &str, task: &str) -> Command {
+    let mut cmd = lode(home);
+    cmd.args([
+        "run",
+        "--yolo",
+        "--test-cmd",
+        "true",
+        "--backend",
+        backend,
+        "--cwd",
+    ])
+    .arg(repo)
+    .arg(task);
+    cmd
+}
+
+/// `lode run` in `repo` with `backend`, to its end.
 fn run(home: &Path, repo: &Path, backend: &str) -> (i32, String, String) {
-    output(
-        lode(home)
-            .args([
-                "run",
-                "--yolo",
-                "--test-cmd",
-                "true",
-                "--backend",
-                backend,
-                "--cwd",
-            ])
-            .arg(repo)
-            .arg("do the thing"),
-    )
+    output(&mut run_command(home, repo, backend, "do the thing"))
 }
 
 fn undo(home: &Path, repo: &Path, extra: &[&str]) -> (i32, String, String) {
@@ -93,18 +97,7 @@ fn a_second_run_is_refused_while_one_works_and_a_killed_run_leaves_no_stale_lock
         ]),
     );
     let mut first_run = KillOnDrop(
-        lode(home.path())
-            .args([
-                "run",
-                "--yolo",
-                "--test-cmd",
-                "true",
-                "--backend",
-                &first,
-                "--cwd",
-            ])
-            .arg(&repo)
-            .arg("first")
+        run_command(home.path(), &repo, &first, "first")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
