@@ -448,6 +448,11 @@ impl Config {
         set(&mut self.sandbox.pass_env, s.pass_env);
     }
 
+    /// The one line saying which repository settings were ignored as untrusted, if any.
+    pub fn untrusted_notice(&self) -> Option<String> {
+        self.repo_trust.as_ref().and_then(RepoTrust::notice)
+    }
+
     /// The sandbox for commands run in `root`, with `[sandbox]` applied and the remote
     /// backend's key variable hidden as well.
     pub fn confinement(&self, root: &Path) -> crate::tools::confine::Confinement {

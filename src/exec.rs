@@ -74,7 +74,7 @@ fn run_inner(options: &RunOptions, config: &Config) -> Result<u8, (u8, String)> 
             format!("cannot use `{}` as the workspace: {e}", root.display()),
         )
     })?;
-    if let Some(notice) = config.repo_trust.as_ref().and_then(|t| t.notice()) {
+    if let Some(notice) = config.untrusted_notice() {
         eprintln!("lode: {notice}");
     }
     let task = read_task(options)?;

@@ -142,7 +142,7 @@ fn review(args: &lode::cli::ReviewArgs) -> u8 {
             return lode::review::exit::USAGE;
         }
     };
-    if let Some(notice) = config.repo_trust.as_ref().and_then(|t| t.notice()) {
+    if let Some(notice) = config.untrusted_notice() {
         eprintln!("lode review: {notice}");
     }
     match args.options(&config) {

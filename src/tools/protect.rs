@@ -34,7 +34,7 @@ impl Snapshot {
             dirs: DIRS
                 .iter()
                 .map(|d| root.join(d))
-                .filter(|d| d.symlink_metadata().is_ok_and(|m| m.is_dir()))
+                .filter(|d| real_dir(d))
                 .collect(),
         }
     }
@@ -46,11 +46,7 @@ impl Snapshot {
         let mut restored = Vec::new();
         // A protected directory swapped for a link (to hooks elsewhere) loses the link.
         for path in &self.dirs {
-            if path
-                .symlink_metadata()
-                .is_ok_and(|m| m.file_type().is_symlink())
-                && remove_within(root, path)
-            {
+            if is_link(path) && remove_within(root, path) {
                 restored.push(path.clone());
             }
         }
@@ -67,10 +63,7 @@ impl Snapshot {
                 continue;
             };
             // A link planted in the file's place is removed, never followed.
-            if path
-                .symlink_metadata()
-                .is_ok_and(|m| m.file_type().is_symlink())
-            {
+            if is_link(path) {
                 remove_within(root, path);
             }
             if crate::tools::fsutil::write_within(root, rel, bytes).is_ok() {
@@ -107,7 +100,7 @@ fn remove_within(root: &Path, path: &Path) -> bool {
 fn scan(root: &Path) -> Vec<PathBuf> {
     let git = root.join(".git");
     let mut found = Vec::new();
-    if git.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+    if real_dir(&git) {
         for file in ["config", "info/attributes"] {
             let path = git.join(file);
             if path.symlink_metadata().is_ok() {
@@ -123,7 +116,7 @@ fn scan(root: &Path) -> Vec<PathBuf> {
 
 fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
     // A symlinked directory leads somewhere else: not ours to snapshot or clean.
-    if !dir.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+    if !real_dir(dir) {
         return;
     }
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -140,6 +133,16 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
             Err(_) => {}
         }
     }
+}
+
+/// A directory, and not a link to one.
+fn real_dir(path: &Path) -> bool {
+    path.symlink_metadata().is_ok_and(|m| m.is_dir())
+}
+
+fn is_link(path: &Path) -> bool {
+    path.symlink_metadata()
+        .is_ok_and(|m| m.file_type().is_symlink())
 }
 
 fn read_small(path: &Path) -> Option<Vec<u8>> {

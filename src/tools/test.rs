@@ -221,11 +221,6 @@ fn quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
 }
 
-/// Whether `run_tests` would find a command in `root` on its own.
-pub fn has_test_command(root: &Path) -> bool {
-    detect_test_command(root).is_some()
-}
-
 /// The test command the project's files imply, in order: Cargo, Python, npm, Go, make.
 pub fn detect_test_command(root: &Path) -> Option<&'static str> {
     let file = |name: &str| root.join(name).is_file();

@@ -344,7 +344,7 @@ impl Controller {
             system_prompt: None,
             answer_schema: None,
         };
-        let untrusted = self.config.repo_trust.as_ref().and_then(|t| t.notice());
+        let untrusted = self.config.untrusted_notice();
         let started = crate::compose::agent::start_notices(&ctx, backend.as_ref());
         for notice in untrusted.into_iter().chain(started) {
             let _ = self.ui.send(UiMsg::Notice(notice));
