@@ -59,9 +59,8 @@ pub struct Agent {
     messages: Vec<Message>,
     offered: Vec<ToolSpec>,
     always: Vec<Permission>,
-    /// Whether files changed since the last green test run.
-    dirty_since_green: bool,
-    /// Whether any test run has been green since the last edit.
+    /// Whether the project's whole test command has passed since the last edit (an edit
+    /// clears it).
     green: bool,
     /// How many times the test command has run (to tell a refused run from a failed one).
     runs_of_tests: u32,
@@ -97,7 +96,6 @@ impl Agent {
             messages: vec![Message::system(system)],
             offered,
             always: Vec::new(),
-            dirty_since_green: false,
             green: false,
             runs_of_tests: 0,
             last_tests_passed: false,
@@ -117,7 +115,6 @@ impl Agent {
         self.messages
             .extend(messages.into_iter().filter(|m| m.role != Role::System));
         self.green = false;
-        self.dirty_since_green = false;
     }
 
     /// Forgets the conversation; the system message stays.
@@ -475,7 +472,6 @@ impl Agent {
     /// Emits the events a tool's output implies and tracks edits and test results.
     fn observe(&mut self, call: &ToolCall, output: &ToolOutput) {
         if !output.changed.is_empty() {
-            self.dirty_since_green = true;
             self.green = false;
         }
         if let Some(diff) = &output.diff {
@@ -506,7 +502,6 @@ impl Agent {
             // Only the whole suite proves the task done; a filtered run is for the model.
             if success && !data["filtered"].as_bool().unwrap_or(true) {
                 self.green = true;
-                self.dirty_since_green = false;
             }
         }
     }
