@@ -34,6 +34,7 @@ fn long_session() -> App {
                 continue;
             }
             1 => AgentEvent::TokenStream {
+                turn: 1,
                 text: ANSWER.to_string(),
             },
             2 => AgentEvent::ToolStarted {
@@ -90,12 +91,16 @@ fn streaming(c: &mut Criterion) {
         "{}\n\n```rust\nfn main() {{\n{code}}}\n```\n\nAnd then",
         "The change touches several files and here is why. ".repeat(40)
     );
-    app.on_agent(&AgentEvent::TokenStream { text: answer });
+    app.on_agent(&AgentEvent::TokenStream {
+        turn: 1,
+        text: answer,
+    });
     let mut terminal = Terminal::new(TestBackend::new(120, 40)).expect("terminal");
     let now = tokio::time::Instant::now();
     c.bench_function("tui/frame_while_streaming_long_answer", |b| {
         b.iter(|| {
             app.on_agent(&AgentEvent::TokenStream {
+                turn: 1,
                 text: " more".into(),
             });
             terminal.draw(|f| view::draw(f, &app, now)).expect("draw");

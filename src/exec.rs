@@ -1,37 +1,29 @@
-//! `lode run`: the one-shot front end. Progress goes to stderr, the final answer to stdout;
-//! with `--json` every `AgentEvent` is printed as one JSON line on stdout instead.
+//! `lode run`: the one-shot front end. It drives the hosted agent with `Op`s like every front
+//! end does, prints its events (`printer`), saves its session (`sessions::Recorder`) and
+//! reports how the run ended; `main` turns that into the exit status.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::agent::{
-    Agent, AgentCommand, AgentEvent, AgentOptions, Decision, Outcome, PermissionMode,
-};
-use crate::cancel::CancelFlag;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+
+use crate::agent::events::ConversationChange;
+use crate::agent::{AgentEvent, Op, Outcome, PermissionMode};
+use crate::backend::{Message, ModelBackend};
+use crate::compose::agent::{coding_agent, CodingSetup};
 use crate::compose::backend::{open, BackendFlags, OpenError};
 use crate::compose::routing::open_routing;
 use crate::config::Config;
+use crate::sessions::{Record, Recorder, SessionStore, SessionWriter};
 use crate::tools::Workspace;
 
-mod saved;
+mod printer;
+
+use printer::{read_decision, Printer};
 
 /// The version of `lode run --json`'s line format, in its header line.
 pub const JSON_SCHEMA_VERSION: u32 = 1;
-
-/// Exit statuses of `lode run` (documented in the README).
-pub mod exit {
-    /// The task is done and the tests pass.
-    pub const DONE: u8 = 0;
-    /// The task was not achieved (the model gave up, the budget ran out, tests still fail).
-    pub const NOT_ACHIEVED: u8 = 1;
-    /// Bad usage or configuration.
-    pub const USAGE: u8 = 2;
-    /// No model available.
-    pub const NO_MODEL: u8 = 3;
-    /// Interrupted (Ctrl-C).
-    pub const INTERRUPTED: u8 = 130;
-}
 
 /// Everything `lode run` needs besides the configuration.
 #[derive(Clone, Debug)]
@@ -51,28 +43,39 @@ pub struct RunOptions {
     pub output_schema: Option<PathBuf>,
 }
 
-/// Runs one task; returns the process exit status. Errors are printed to stderr here.
-pub fn run(options: &RunOptions, config: &Config) -> u8 {
-    match run_inner(options, config) {
-        Ok(code) => code,
-        Err((code, message)) => {
-            eprintln!("lode: {message}");
-            code
-        }
-    }
+/// How a run that started ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ran {
+    pub outcome: Outcome,
+    /// The signal that cancelled it (2 for Ctrl-C), 0 when none did.
+    pub signal: i32,
 }
 
-fn run_inner(options: &RunOptions, config: &Config) -> Result<u8, (u8, String)> {
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Bad usage or configuration.
+    #[error("{0}")]
+    Usage(String),
+    /// No model available.
+    #[error("{0}")]
+    NoModel(String),
+}
+
+/// Runs one task. Progress and the answer are printed as the run goes; why it could not
+/// start is returned for `main` to print.
+pub fn run(options: &RunOptions, config: &Config) -> Result<Ran, RunError> {
+    let usage = RunError::Usage;
     let cwd = match &options.cwd {
         Some(dir) => dir.clone(),
-        None => std::env::current_dir().map_err(|e| (exit::USAGE, e.to_string()))?,
+        None => std::env::current_dir().map_err(|e| usage(e.to_string()))?,
     };
     let root = repo_root(&cwd);
     let workspace = Workspace::new(&root).map_err(|e| {
-        (
-            exit::USAGE,
-            format!("cannot use `{}` as the workspace: {e}", root.display()),
-        )
+        usage(format!(
+            "cannot use `{}` as the workspace: {e}",
+            root.display()
+        ))
     })?;
     if let Some(notice) = config.untrusted_notice() {
         eprintln!("lode: {notice}");
@@ -83,145 +86,178 @@ fn run_inner(options: &RunOptions, config: &Config) -> Result<u8, (u8, String)> 
         &root,
         crate::tools::run_lock::Holder::Run,
     )
-    .map_err(|e| (exit::USAGE, e.to_string()))?;
+    .map_err(|e| usage(e.to_string()))?;
     let answer_schema = match &options.output_schema {
-        Some(path) => Some(read_schema(path).map_err(|e| (exit::USAGE, e))?),
+        Some(path) => Some(read_schema(path).map_err(usage)?),
         None => None,
     };
-    let (backend, routing) = open_models(options, config)?;
-    let journal = crate::tools::journal::Journal::begin(&config.dirs.data, &workspace)
-        .map_err(|e| (exit::USAGE, format!("cannot open the undo journal: {e}")))?;
-    let cancel = CancelFlag::new();
-    let ctx = crate::compose::agent::tool_context(
-        config,
-        workspace,
-        crate::compose::agent::ToolSetup {
-            test_command: options.test_command.clone(),
-            journal: Some(journal),
-            output_limit: 16 * 1024,
-            cancel: cancel.clone(),
-        },
-    );
-    for notice in crate::compose::agent::start_notices(&ctx, backend.as_ref()) {
-        eprintln!("lode: {notice}");
-    }
+    let store = SessionStore::new(&config.dirs.data, workspace.root());
+    let (writer, restored) = open_session(&store, options.resume.as_deref()).map_err(usage)?;
+    let (backend, routing, note) = open_models(options, config)?;
     // `--ask` in a terminal asks there; anywhere else nobody can answer, so nothing is asked.
     let interactive = options.mode == PermissionMode::Ask
         && std::io::stdin().is_terminal()
         && std::io::stderr().is_terminal();
-    let agent_options = AgentOptions {
-        mode: options.mode,
-        max_turns: options.max_turns.unwrap_or(config.agent.max_turns).max(1),
-        max_tokens: 4096,
-        temperature: 0.0,
-        interactive,
-        cwd,
-        system_prompt: None,
-        answer_schema: answer_schema.clone(),
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| (exit::USAGE, format!("cannot start the async runtime: {e}")))?;
-    let store = crate::sessions::SessionStore::new(&config.dirs.data, ctx.workspace.root());
-    let (mut saved, restored) =
-        saved::SavedRun::open(&store, options.resume.as_deref()).map_err(|e| (exit::USAGE, e))?;
-    let session_id = saved.id().to_string();
+    let (events_tx, events) = unbounded_channel();
+    let (agent, notices) = coding_agent(
+        config,
+        workspace,
+        Arc::clone(&backend),
+        CodingSetup {
+            mode: options.mode,
+            max_turns: options.max_turns,
+            test_command: options.test_command.clone(),
+            interactive,
+            cwd,
+            answer_schema: answer_schema.clone(),
+        },
+        events_tx,
+    );
+    for notice in notices.iter().chain(note.iter()) {
+        eprintln!("lode: {notice}");
+    }
+    let session_id = writer.id().to_string();
     if options.json {
         println!(
             "{}",
             header(&session_id, options.resume.is_some(), backend.as_ref())
         );
     }
-    saved.task(&task);
-    let json = options.json;
-    let signal = Arc::new(std::sync::atomic::AtomicI32::new(0));
-    let received = Arc::clone(&signal);
-    let outcome = runtime.block_on(async move {
-        let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
-        let (commands_tx, mut commands_rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut agent = Agent::new(
-            Arc::clone(&backend),
-            crate::tools::all(),
-            ctx,
-            agent_options,
-            events_tx,
-        )
-        .with_routing(routing);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| usage(format!("cannot start the async runtime: {e}")))?;
+    let journals = Some(config.dirs.data.clone());
+    let drive = Drive {
+        json: options.json,
+        interactive,
+        writer,
+    };
+    let ran = runtime.block_on(async move {
+        let (ops, ops_rx) = unbounded_channel();
+        let host = tokio::spawn(crate::agent::host::serve(
+            agent.with_routing(routing),
+            ops_rx,
+            journals,
+        ));
         if !restored.is_empty() {
-            agent.restore(restored);
+            let _ = ops.send(Op::Restore(restored));
         }
-        let approvals = interactive.then(|| commands_tx.clone());
-        let printer = tokio::spawn(print_events(json, saved, events_rx, approvals));
-        // Ctrl-C, SIGTERM and SIGHUP all end the turn the same way: the running command and
-        // everything it started are killed, the conversation and the journal stay whole.
-        let interrupt = tokio::spawn(async move {
-            let signal = termination_signal().await;
-            received.store(signal, std::sync::atomic::Ordering::SeqCst);
-            let _ = commands_tx.send(AgentCommand::Cancel);
-            cancel.cancel();
-        });
-        let mut outcome = agent.run_task(&task, &mut commands_rx).await;
-        let messages = agent.messages().to_vec();
-        if let (Outcome::Done, Some(schema)) = (outcome, &answer_schema) {
-            if let Err(problem) = check_final_answer(&messages, schema) {
-                eprintln!("lode: the final answer does not match --output-schema: {problem}");
-                outcome = Outcome::NotAchieved;
-            }
-        }
-        drop(agent);
-        interrupt.abort();
-        if let Ok(mut saved) = printer.await {
-            saved.finish(messages);
-        }
-        outcome
+        let ran = drive.task(task, ops, events, answer_schema.as_ref()).await;
+        let _ = host.await;
+        ran
     });
-    if !json {
+    if !options.json {
         eprintln!("lode: session {session_id} (continue it: lode run --resume {session_id} \"…\")");
     }
     // A prompt still waiting on the terminal must not keep the process alive.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
-    Ok(status(
-        outcome,
-        signal.load(std::sync::atomic::Ordering::SeqCst),
-    ))
+    Ok(ran)
 }
 
-/// Prints and saves every event; where someone can answer, asks at the terminal for each
-/// approval. Returns the session file when the agent is gone.
-async fn print_events(
+/// One task through the host: print and save every event, answer approvals at the
+/// terminal, pass signals on as a cancel.
+struct Drive {
     json: bool,
-    mut saved: saved::SavedRun,
-    mut events: tokio::sync::mpsc::UnboundedReceiver<AgentEvent>,
-    approvals: Option<tokio::sync::mpsc::UnboundedSender<AgentCommand>>,
-) -> saved::SavedRun {
-    let mut printer = Printer::new(json);
-    while let Some(event) = events.recv().await {
-        printer.print(&event);
-        saved.event(&event);
-        if let (AgentEvent::ApprovalNeeded { id, .. }, Some(tx)) = (&event, &approvals) {
-            let decision = tokio::task::spawn_blocking(read_decision)
-                .await
-                .unwrap_or(Decision::Reject);
-            let _ = tx.send(AgentCommand::Approval {
-                id: id.clone(),
-                decision,
-            });
+    interactive: bool,
+    writer: SessionWriter,
+}
+
+impl Drive {
+    async fn task(
+        mut self,
+        task: String,
+        ops: UnboundedSender<Op>,
+        mut events: UnboundedReceiver<AgentEvent>,
+        schema: Option<&serde_json::Value>,
+    ) -> Ran {
+        // A failing disk does not stop the run: the run is what matters.
+        let _ = self.writer.append(&Record::User { text: task.clone() });
+        let _ = ops.send(Op::Task(task));
+        // Ctrl-C, SIGTERM and SIGHUP all end the task the same way: the running command and
+        // everything it started are killed, the conversation and the journal stay whole.
+        let signal = Arc::new(std::sync::atomic::AtomicI32::new(0));
+        let interrupt = {
+            let (ops, received) = (ops.clone(), Arc::clone(&signal));
+            tokio::spawn(async move {
+                let signal = termination_signal().await;
+                received.store(signal, std::sync::atomic::Ordering::SeqCst);
+                let _ = ops.send(Op::Cancel);
+            })
+        };
+        let mut printer = Printer::new(self.json);
+        let mut recorder = Recorder::default();
+        let mut outcome = Outcome::NotAchieved;
+        while let Some(event) = events.recv().await {
+            printer.print(&event);
+            for record in recorder.records(&event) {
+                let _ = self.writer.append(&record);
+            }
+            match &event {
+                AgentEvent::ApprovalNeeded { id, .. } if self.interactive => {
+                    let decision = tokio::task::spawn_blocking(read_decision)
+                        .await
+                        .unwrap_or(crate::agent::Decision::Reject);
+                    let id = id.clone();
+                    let _ = ops.send(Op::Approval { id, decision });
+                }
+                AgentEvent::Finished { outcome: ended, .. } => outcome = *ended,
+                // The task's last event.
+                AgentEvent::Conversation {
+                    change: ConversationChange::Appended(added),
+                } => {
+                    if let (Outcome::Done, Some(schema)) = (outcome, schema) {
+                        if let Err(problem) = check_final_answer(added, schema) {
+                            eprintln!(
+                                "lode: the final answer does not match --output-schema: {problem}"
+                            );
+                            outcome = Outcome::NotAchieved;
+                        }
+                    }
+                    break;
+                }
+                _ => {}
+            }
+        }
+        interrupt.abort();
+        Ran {
+            outcome,
+            signal: signal.load(std::sync::atomic::Ordering::SeqCst),
         }
     }
-    saved
 }
 
-/// The model (with its fallback) and the router, with a progress bar while the model loads.
+/// A new session file, or the one `resume` names with the conversation it holds.
+fn open_session(
+    store: &SessionStore,
+    resume: Option<&str>,
+) -> Result<(SessionWriter, Vec<Message>), String> {
+    match resume {
+        Some(id) => {
+            let saved = store.load(id).map_err(|e| e.to_string())?;
+            let writer = store.append_to(&saved.id).map_err(|e| e.to_string())?;
+            Ok((writer, saved.messages()))
+        }
+        None => {
+            let writer = store.create().map_err(|e| {
+                format!("cannot save the session in {}: {e}", store.dir().display())
+            })?;
+            Ok((writer, Vec::new()))
+        }
+    }
+}
+
+/// The model (with its fallback) and the router, with a progress bar while the model loads;
+/// the note says why there is no small model, when there is none.
 fn open_models(
     options: &RunOptions,
     config: &Config,
-) -> Result<(Arc<dyn crate::backend::ModelBackend>, crate::agent::Routing), (u8, String)> {
+) -> Result<(Arc<dyn ModelBackend>, crate::agent::Routing, Option<String>), RunError> {
     let progress = crate::commands::progress_bar("loading model");
     let backend = open(&options.backend, config, progress).map_err(|e| match e {
-        OpenError::NoModel(m) => (exit::NO_MODEL, m),
-        OpenError::Config(m) => (exit::USAGE, m),
+        OpenError::NoModel(m) => RunError::NoModel(m),
+        OpenError::Config(m) => RunError::Usage(m),
     })?;
     let flags = &options.backend;
     let (routing, note) = open_routing(
@@ -231,27 +267,11 @@ fn open_models(
         flags.threads,
         Arc::clone(&backend),
     );
-    if let Some(note) = note {
-        eprintln!("lode: {note}");
-    }
-    Ok((backend, routing))
-}
-
-/// The exit status of a run that ended with `outcome`; `signal` is the one that cancelled it.
-fn status(outcome: Outcome, signal: i32) -> u8 {
-    match outcome {
-        Outcome::Done => exit::DONE,
-        Outcome::NotAchieved => exit::NOT_ACHIEVED,
-        Outcome::Cancelled => match signal {
-            0 | 2 => exit::INTERRUPTED,
-            // 128 + the signal, as a shell reports a process it ended.
-            other => u8::try_from(128 + other).unwrap_or(exit::INTERRUPTED),
-        },
-    }
+    Ok((backend, routing, note))
 }
 
 /// The task: the argument, with piped standard input appended.
-fn read_task(options: &RunOptions) -> Result<String, (u8, String)> {
+fn read_task(options: &RunOptions) -> Result<String, RunError> {
     let mut task = options.task.clone().unwrap_or_default();
     if options.read_stdin && !std::io::stdin().is_terminal() {
         let mut piped = String::new();
@@ -265,8 +285,7 @@ fn read_task(options: &RunOptions) -> Result<String, (u8, String)> {
         }
     }
     if task.trim().is_empty() {
-        return Err((
-            exit::USAGE,
+        return Err(RunError::Usage(
             "no task given: `lode run \"what to do\"` (or pipe it on stdin)".into(),
         ));
     }
@@ -274,7 +293,7 @@ fn read_task(options: &RunOptions) -> Result<String, (u8, String)> {
 }
 
 /// The first line of `--json` output.
-fn header(session: &str, resumed: bool, backend: &dyn crate::backend::ModelBackend) -> String {
+fn header(session: &str, resumed: bool, backend: &dyn ModelBackend) -> String {
     serde_json::json!({
         "type": "header",
         "schema": JSON_SCHEMA_VERSION,
@@ -288,10 +307,7 @@ fn header(session: &str, resumed: bool, backend: &dyn crate::backend::ModelBacke
 
 /// The last answer held to `--output-schema`: a remote model is not held by grammar, so its
 /// answer is checked here.
-fn check_final_answer(
-    messages: &[crate::backend::Message],
-    schema: &serde_json::Value,
-) -> Result<(), String> {
+fn check_final_answer(messages: &[Message], schema: &serde_json::Value) -> Result<(), String> {
     let answer = messages
         .iter()
         .rev()
@@ -347,170 +363,4 @@ pub fn repo_root(dir: &std::path::Path) -> PathBuf {
         .find(|d| d.join(".git").exists())
         .unwrap_or(dir)
         .to_path_buf()
-}
-
-/// Prints events: human progress on stderr and the answer on stdout, or JSON Lines.
-struct Printer {
-    json: bool,
-    streamed: String,
-}
-
-impl Printer {
-    fn new(json: bool) -> Self {
-        Self {
-            json,
-            streamed: String::new(),
-        }
-    }
-
-    fn print(&mut self, event: &AgentEvent) {
-        if self.json {
-            if let Ok(line) = serde_json::to_string(event) {
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{line}");
-                let _ = out.flush();
-            }
-            return;
-        }
-        let mut err = std::io::stderr().lock();
-        // Streamed model text ends where anything else begins.
-        if !matches!(event, AgentEvent::TokenStream { .. })
-            && !self.streamed.is_empty()
-            && !self.streamed.ends_with('\n')
-        {
-            self.streamed.push('\n');
-            let _ = writeln!(err);
-        }
-        let _ = match event {
-            AgentEvent::TurnStarted { .. } => {
-                self.streamed.clear();
-                Ok(())
-            }
-
-            AgentEvent::TokenStream { text } => {
-                self.streamed.push_str(text);
-                write!(err, "{text}").and_then(|()| err.flush())
-            }
-            AgentEvent::PlanUpdated { steps } => {
-                let lines: Vec<String> = steps
-                    .iter()
-                    .map(|s| {
-                        let mark = match s.status.as_str() {
-                            "done" => "[x]",
-                            "in_progress" => "[~]",
-                            _ => "[ ]",
-                        };
-                        format!("  {mark} {}", s.text)
-                    })
-                    .collect();
-                writeln!(err, "plan:\n{}", lines.join("\n"))
-            }
-            AgentEvent::ToolStarted { tool, args, .. } => {
-                writeln!(err, "→ {tool} {}", brief(args))
-            }
-            AgentEvent::ToolFinished {
-                ok: false,
-                output,
-                tool,
-                ..
-            } => {
-                writeln!(err, "  ✗ {tool}: {}", first_line(output))
-            }
-            AgentEvent::ToolFinished { .. } => Ok(()),
-            AgentEvent::DiffProposed { path, diff, .. } => {
-                let changed = diff
-                    .lines()
-                    .filter(|l| {
-                        (l.starts_with('+') || l.starts_with('-'))
-                            && !l.starts_with("+++")
-                            && !l.starts_with("---")
-                    })
-                    .count();
-                writeln!(err, "  edited {path} ({changed} lines changed)")
-            }
-            AgentEvent::TestResult {
-                command,
-                passed,
-                failed,
-                success,
-            } => writeln!(
-                err,
-                "  tests {}: {passed} passed, {failed} failed ({command})",
-                if *success { "pass" } else { "fail" }
-            ),
-            AgentEvent::ApprovalNeeded { summary, diff, .. } => {
-                if let Some(diff) = diff {
-                    let _ = writeln!(err, "{}", diff.trim_end());
-                }
-                write!(
-                    err,
-                    "  {summary}\n  allow? [y]es / [n]o / [a]lways this session: "
-                )
-                .and_then(|()| err.flush())
-            }
-            AgentEvent::TurnStats { .. } => Ok(()),
-            AgentEvent::Routed {
-                lane,
-                reason,
-                elapsed_ms,
-                ..
-            } => writeln!(err, "  route: {lane} ({elapsed_ms:.0} ms): {reason}"),
-            AgentEvent::BackendSwitched { from, to, reason } => {
-                if !self.streamed.is_empty() {
-                    self.streamed.clear();
-                    let _ = writeln!(err);
-                }
-                writeln!(err, "  switched {from} → {to}: {reason}")
-            }
-            AgentEvent::Escalated { from, to, reason } => {
-                writeln!(err, "  escalated {from} → {to}: {reason}")
-            }
-            AgentEvent::Error { message } => writeln!(err, "error: {message}"),
-            AgentEvent::Finished { outcome, message } => match outcome {
-                Outcome::Done => {
-                    // In a terminal the answer was just streamed above; print it again only
-                    // where stdout goes somewhere else (a pipe, a file).
-                    let same_screen = std::io::stdout().is_terminal()
-                        && std::io::stderr().is_terminal()
-                        && self.streamed.trim() == message.trim();
-                    if !same_screen {
-                        let mut out = std::io::stdout().lock();
-                        let _ = writeln!(out, "{}", message.trim());
-                    }
-                    Ok(())
-                }
-                Outcome::NotAchieved => writeln!(err, "not done: {message}"),
-                Outcome::Cancelled => writeln!(err, "interrupted"),
-            },
-        };
-    }
-}
-
-/// One answer from the terminal; anything but yes/always is a no.
-fn read_decision() -> Decision {
-    let mut line = String::new();
-    if std::io::stdin().read_line(&mut line).is_err() {
-        return Decision::Reject;
-    }
-    match line.trim().to_lowercase().as_str() {
-        "y" | "yes" => Decision::Approve,
-        "a" | "always" => Decision::AlwaysThisSession,
-        _ => Decision::Reject,
-    }
-}
-
-fn brief(args: &serde_json::Value) -> String {
-    let text = match args
-        .get("path")
-        .or_else(|| args.get("command"))
-        .or_else(|| args.get("pattern"))
-    {
-        Some(serde_json::Value::String(s)) => s.clone(),
-        _ => String::new(),
-    };
-    first_line(&text).chars().take(100).collect()
-}
-
-fn first_line(text: &str) -> &str {
-    text.lines().next().unwrap_or_default()
 }

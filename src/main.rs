@@ -1,4 +1,6 @@
-//! The `lode` binary: parse flags, load configuration, dispatch. Nothing else.
+//! The `lode` binary: parse flags, load configuration, dispatch, and turn how each command
+//! ended into its exit status (the tables below are the README's; nothing else in lode
+//! picks a status).
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -9,6 +11,36 @@ use lode::commands;
 use lode::config::{Config, ProcessEnv};
 use lode::review::supervise;
 
+/// Exit statuses of `lode run` (documented in the README).
+mod run_status {
+    /// The task is done and the tests pass.
+    pub const DONE: u8 = 0;
+    /// The task was not achieved (the model gave up, the budget ran out, tests still fail).
+    pub const NOT_ACHIEVED: u8 = 1;
+    /// Bad usage or configuration (also for the session and `lode demo`).
+    pub const USAGE: u8 = 2;
+    /// No model available.
+    pub const NO_MODEL: u8 = 3;
+    /// Interrupted (Ctrl-C); another signal gives 128 + its number.
+    pub const INTERRUPTED: u8 = 130;
+}
+
+/// Exit statuses of `lode review` (documented in the README).
+mod review_status {
+    /// No finding at or above `--fail-on`, or nothing could be reviewed (with a notice).
+    pub const PASS: u8 = 0;
+    /// A finding at or above `--fail-on`.
+    pub const FINDINGS: u8 = 1;
+    /// Bad usage: not a repository, a bad range, a bad setting.
+    pub const USAGE: u8 = 2;
+    /// `--strict` only: no model, or the model failed before it could answer.
+    pub const NO_REVIEW: u8 = 3;
+    /// Interrupted (Ctrl-C).
+    pub const INTERRUPTED: u8 = 130;
+    /// Every status `lode review` ends with; the hook's child ending otherwise crashed.
+    pub const ALL: &[u8] = &[PASS, FINDINGS, USAGE, NO_REVIEW, INTERRUPTED];
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
@@ -16,7 +48,7 @@ fn main() -> ExitCode {
         None => return ExitCode::from(session(&cli.session)),
         Some(Command::Demo(args)) => {
             return ExitCode::from(with_config(None, |config| {
-                commands::demo::run(args, config)
+                session_status(commands::demo::run(args, config))
             }))
         }
         Some(Command::Review(args)) => return ExitCode::from(review(args)),
@@ -71,14 +103,14 @@ fn with_config(dir: Option<&std::path::Path>, f: impl FnOnce(Config) -> u8) -> u
         Ok(cwd) => cwd,
         Err(e) => {
             eprintln!("lode: {e}");
-            return lode::exec::exit::USAGE;
+            return run_status::USAGE;
         }
     };
     match Config::load(dir.unwrap_or(&cwd), &ProcessEnv) {
         Ok(config) => f(config),
         Err(e) => {
             eprintln!("lode: {e}");
-            lode::exec::exit::USAGE
+            run_status::USAGE
         }
     }
 }
@@ -92,7 +124,7 @@ fn session(args: &lode::cli::SessionArgs) -> u8 {
             Ok(cwd) => cwd,
             Err(e) => {
                 eprintln!("lode: {e}");
-                return lode::exec::exit::USAGE;
+                return run_status::USAGE;
             }
         },
     };
@@ -112,50 +144,116 @@ fn session(args: &lode::cli::SessionArgs) -> u8 {
     };
     with_config(Some(&cwd), |mut config| {
         agent.override_config(&mut config);
-        lode::tui::run(options, config)
+        session_status(lode::tui::run(options, config))
     })
 }
 
-/// `lode run` has its own exit statuses (see `lode::exec::exit`).
+fn session_status(result: Result<(), lode::tui::SessionFailure>) -> u8 {
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("lode: {e}");
+            match e {
+                lode::tui::SessionFailure::Usage(_) => run_status::USAGE,
+                lode::tui::SessionFailure::Failed(_) => 1,
+            }
+        }
+    }
+}
+
+/// `lode run` has its own exit statuses (`run_status`).
 fn run_agent(args: &lode::cli::RunArgs) -> u8 {
+    use lode::agent::Outcome;
+    use lode::exec::RunError;
     with_config(args.agent.cwd.as_deref(), |mut config| {
         args.agent.override_config(&mut config);
-        lode::exec::run(&args.options(), &config)
+        match lode::exec::run(&args.options(), &config) {
+            Ok(ran) => match ran.outcome {
+                Outcome::Done => run_status::DONE,
+                Outcome::NotAchieved => run_status::NOT_ACHIEVED,
+                Outcome::Cancelled => match ran.signal {
+                    0 | 2 => run_status::INTERRUPTED,
+                    // 128 + the signal, as a shell reports a process it ended.
+                    other => u8::try_from(128 + other).unwrap_or(run_status::INTERRUPTED),
+                },
+            },
+            Err(e) => {
+                eprintln!("lode: {e}");
+                match e {
+                    RunError::Usage(_) => run_status::USAGE,
+                    RunError::NoModel(_) => run_status::NO_MODEL,
+                }
+            }
+        }
     })
 }
 
-/// `lode review` has its own exit statuses (see `lode::review::exit`). Under the hook, a
-/// broken configuration or a crashing review must not block commits: they pass with a notice.
+/// `lode review` has its own exit statuses (`review_status`). Under the hook, a broken
+/// configuration or a crashing review must not block commits: they pass with a notice.
 fn review(args: &lode::cli::ReviewArgs) -> u8 {
+    use lode::review::supervise::ChildEnd;
     let cwd = match &args.cwd {
         Some(dir) => dir.clone(),
         None => std::env::current_dir().unwrap_or_default(),
     };
+    // `strict` comes from the flag until the configuration (which may also set it) is read.
+    let not_reviewed = |why: &dyn std::fmt::Display, strict: bool| {
+        eprintln!("lode review: not reviewed: {why}");
+        if strict {
+            review_status::NO_REVIEW
+        } else {
+            review_status::PASS
+        }
+    };
     let config = match Config::load(&cwd, &ProcessEnv) {
         Ok(config) => config,
-        Err(e) if args.hook && !args.strict => {
-            eprintln!("lode review: not reviewed: {e}");
-            return lode::review::exit::PASS;
-        }
+        Err(e) if args.hook && !args.strict => return not_reviewed(&e, false),
         Err(e) => {
             eprintln!("lode review: {e}");
-            return lode::review::exit::USAGE;
+            return review_status::USAGE;
         }
     };
     if let Some(notice) = config.untrusted_notice() {
         eprintln!("lode review: {notice}");
     }
-    match args.options(&config) {
-        // Under the hook, a crash of the review must not be the commit's: it runs in a
-        // child, whose abnormal end is "not reviewed".
-        Ok(options) if options.hook && !supervise::is_child() => {
-            supervise::review_in_child(options.strict)
-                .unwrap_or_else(|| lode::review::run(&options, &config))
-        }
-        Ok(options) => lode::review::run(&options, &config),
+    let options = match args.options(&config) {
+        Ok(options) => options,
         Err(e) => {
             eprintln!("lode review: {e}");
-            lode::review::exit::USAGE
+            return review_status::USAGE;
+        }
+    };
+    // Under the hook, a crash of the review must not be the commit's: it runs in a child,
+    // whose abnormal end is "not reviewed".
+    if options.hook && !supervise::is_child() {
+        match supervise::review_in_child(review_status::ALL) {
+            Some(ChildEnd::Status(code)) => return code,
+            Some(ChildEnd::Interrupted) => return review_status::INTERRUPTED,
+            Some(ChildEnd::Crashed(why)) => return not_reviewed(&why, options.strict),
+            None => {}
+        }
+    }
+    review_verdict(lode::review::run(&options, &config), options.strict)
+}
+
+fn review_verdict(verdict: lode::review::Verdict, strict: bool) -> u8 {
+    use lode::review::Verdict;
+    match verdict {
+        Verdict::Pass => review_status::PASS,
+        Verdict::Findings => review_status::FINDINGS,
+        Verdict::NotReviewed if strict => review_status::NO_REVIEW,
+        Verdict::NotReviewed => review_status::PASS,
+        Verdict::Skipped => {
+            eprintln!("lode review: skipped (LODE_SKIP is set)");
+            review_status::PASS
+        }
+        Verdict::Interrupted => {
+            eprintln!("lode review: interrupted");
+            review_status::INTERRUPTED
+        }
+        Verdict::Usage(message) => {
+            eprintln!("lode review: {message}");
+            review_status::USAGE
         }
     }
 }

@@ -15,6 +15,9 @@ use serde::{Deserialize, Serialize};
 use crate::agent::AgentEvent;
 use crate::backend::Message;
 
+mod recorder;
+pub use recorder::Recorder;
+
 /// Version written into every header; files of another version are refused, not guessed at.
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -517,6 +520,7 @@ mod tests {
             msg(Message::user("fix the bug")),
             Record::Event {
                 event: AgentEvent::TokenStream {
+                    turn: 1,
                     text: "Looking…".into(),
                 },
             },

@@ -1,14 +1,66 @@
-//! The protocol between the agent and its front ends: commands in, events out. The TUI,
-//! `lode run` and the reviewer are consumers of the same stream; every variant serializes to
-//! one JSON object (`--json` prints them as JSON Lines).
+//! The protocol between the agent and its front ends: one operation type in (`Op`), one event
+//! stream out (`AgentEvent`). The session, `lode run` and the reviewer all drive a hosted
+//! agent (`agent::host::serve`) this way; every event serializes to one JSON object (`--json`
+//! prints them as JSON Lines).
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::backend::{Message, ModelBackend};
 use crate::router::{Lane, Tier};
 use crate::stats::TurnStats;
 use crate::tools::Permission;
 
-/// What a front end asks of a running agent.
+/// Everything a front end asks of its agent. Approvals and cancels reach the running task at
+/// once; the rest wait for it to end, in the order they were sent.
+pub enum Op {
+    /// A user message: runs one task to its end. Its last event is `Conversation`.
+    Task(String),
+    /// The answer to an `ApprovalNeeded` event.
+    Approval { id: String, decision: Decision },
+    /// Stop the running task as soon as possible (the running command and what it started
+    /// are killed).
+    Cancel,
+    /// Put back the files the last task changed (`Undone` or `UndoRefused`); the model is
+    /// told with the next message.
+    Undo,
+    /// The repository's uncommitted changes (`RepoDiff`).
+    Diff,
+    /// Continue a saved conversation (replaces the current one).
+    Restore(Vec<Message>),
+    /// Forget the conversation.
+    Clear,
+    /// Elide old tool output to free context (`Compacted`).
+    Compact,
+    /// Talk to another model from the next turn on.
+    SetBackend(Arc<dyn ModelBackend>),
+}
+
+impl std::fmt::Debug for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Op::Task(text) => f.debug_tuple("Task").field(text).finish(),
+            Op::Approval { id, decision } => f
+                .debug_struct("Approval")
+                .field("id", id)
+                .field("decision", decision)
+                .finish(),
+            Op::Cancel => f.write_str("Cancel"),
+            Op::Undo => f.write_str("Undo"),
+            Op::Diff => f.write_str("Diff"),
+            Op::Restore(messages) => f.debug_tuple("Restore").field(&messages.len()).finish(),
+            Op::Clear => f.write_str("Clear"),
+            Op::Compact => f.write_str("Compact"),
+            Op::SetBackend(backend) => f
+                .debug_tuple("SetBackend")
+                .field(&backend.model_name())
+                .finish(),
+        }
+    }
+}
+
+/// What the host passes on to the running task (the part of `Op` a task hears).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AgentCommand {
@@ -59,8 +111,14 @@ pub enum AgentEvent {
         backend: String,
         model: String,
     },
-    /// Visible model text, streamed; never retracted.
-    TokenStream { text: String },
+    /// Visible model text of turn `turn`, streamed; never retracted. `TextEnded` ends it.
+    TokenStream {
+        #[serde(default)]
+        turn: u32,
+        text: String,
+    },
+    /// Turn `turn` streams no more text (sent only after a turn that streamed some).
+    TextEnded { turn: u32 },
     /// The plan as the model last stated it (replaces the previous one).
     PlanUpdated { steps: Vec<PlanStep> },
     /// A tool call begins. `args` are the validated arguments.
@@ -132,7 +190,44 @@ pub enum AgentEvent {
     },
     /// The task ended. `message` is the model's final answer (or why it ended).
     Finished { outcome: Outcome, message: String },
+    /// The conversation changed: after every task (the messages it added, the task's last
+    /// event) and after a compaction (the whole conversation). For front ends that save it;
+    /// `lode run --json` leaves it out, since the other events already show it.
+    Conversation { change: ConversationChange },
+    /// `Op::Compact` ran: how many old tool results were elided, and the estimated prompt
+    /// tokens before and after.
+    Compacted {
+        elided: usize,
+        before: u32,
+        after: u32,
+    },
+    /// `Op::Undo` put the last task's files back.
+    Undone {
+        restored: Vec<String>,
+        /// Files the task had created, now removed.
+        deleted: Vec<String>,
+        /// Files changed after the task: `(path, backup)` keeps the newer version.
+        kept: Vec<(String, String)>,
+    },
+    /// `Op::Undo` changed nothing; `nothing_to_undo` tells an empty journal from a refusal.
+    UndoRefused {
+        message: String,
+        nothing_to_undo: bool,
+    },
+    /// `Op::Diff`: the repository's staged and unstaged changes as unified diffs (empty when
+    /// there are none).
+    RepoDiff { staged: String, unstaged: String },
     /// Something went wrong outside the model's control (the backend failed, a tool could not
     /// run at all). The run may still go on; `Finished` always comes last.
     Error { message: String },
+}
+
+/// How the conversation changed, for front ends that save it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConversationChange {
+    /// Messages added by the task that just ended.
+    Appended(Vec<Message>),
+    /// The whole conversation (after the system message) is now this.
+    Replaced(Vec<Message>),
 }

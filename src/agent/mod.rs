@@ -7,6 +7,6 @@ pub mod host;
 pub mod permissions;
 pub mod runner;
 
-pub use events::{AgentCommand, AgentEvent, Decision, Outcome, PlanStep};
+pub use events::{AgentCommand, AgentEvent, ConversationChange, Decision, Op, Outcome, PlanStep};
 pub use permissions::PermissionMode;
 pub use runner::{Agent, AgentOptions, Routing, REPEATED_CALL};

@@ -150,9 +150,13 @@ impl Agent {
         &self.backend
     }
 
-    /// The tools' shared context (front ends start a new undo journal per task through it).
+    /// The tools' shared context (the host starts a new undo journal per task through it).
     pub fn tool_context_mut(&mut self) -> &mut ToolContext {
         &mut self.ctx
+    }
+
+    pub fn tool_context(&self) -> &ToolContext {
+        &self.ctx
     }
 
     /// Estimated tokens of the conversation and tool schemas: what the next prompt costs.
@@ -352,21 +356,25 @@ impl Agent {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let cancel = self.ctx.cancel.clone();
         let backend = Arc::clone(&self.backend);
-        let turn = tokio::spawn(async move { backend.complete(request, tx, cancel).await });
-        tokio::pin!(turn);
+        let answer = tokio::spawn(async move { backend.complete(request, tx, cancel).await });
+        tokio::pin!(answer);
+        let mut streamed = false;
         loop {
             tokio::select! {
                 event = rx.recv() => if let Some(event) = event {
-                    self.forward(event);
+                    streamed |= self.forward(event, turn);
                 },
                 command = commands.recv() => {
                     if matches!(command, Some(AgentCommand::Cancel)) {
                         self.ctx.cancel.cancel();
                     }
                 },
-                result = &mut turn => {
+                result = &mut answer => {
                     while let Ok(event) = rx.try_recv() {
-                        self.forward(event);
+                        streamed |= self.forward(event, turn);
+                    }
+                    if streamed {
+                        self.emit(AgentEvent::TextEnded { turn });
                     }
                     return match result {
                         Ok(Err(BackendError::Cancelled)) => Err(Interrupt::Cancelled),
@@ -522,16 +530,20 @@ impl Agent {
         });
     }
 
-    fn forward(&self, event: ModelEvent) {
+    /// Passes a model event on; says whether it was streamed text.
+    fn forward(&self, event: ModelEvent, turn: u32) -> bool {
+        let text = matches!(event, ModelEvent::Token { .. });
         self.emit(match event {
-            ModelEvent::Token { text } => AgentEvent::TokenStream { text },
+            ModelEvent::Token { text } => AgentEvent::TokenStream { turn, text },
             ModelEvent::Switched { from, to, reason } => {
                 AgentEvent::BackendSwitched { from, to, reason }
             }
         });
+        text
     }
 
-    fn emit(&self, event: AgentEvent) {
+    /// Sends one event to the front end.
+    pub(crate) fn emit(&self, event: AgentEvent) {
         let _ = self.events.send(event);
     }
 }

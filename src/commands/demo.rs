@@ -70,19 +70,15 @@ pub fn options(dir: &Path, script: PathBuf) -> SessionOptions {
     }
 }
 
-/// Runs `lode demo`; returns the exit status.
-pub fn run(args: &DemoArgs, config: Config) -> u8 {
+/// Runs `lode demo`.
+pub fn run(args: &DemoArgs, config: Config) -> Result<(), crate::tui::SessionFailure> {
     let dir = args.dir.clone().unwrap_or_else(|| {
         let stamp = crate::sessions::unix_now();
         std::env::temp_dir().join(format!("lode-demo-{stamp}-{}", std::process::id()))
     });
-    let script = match prepare(&dir) {
-        Ok(script) => script,
-        Err(e) => {
-            eprintln!("lode demo: cannot create the example repository: {e}");
-            return 2;
-        }
-    };
+    let script = prepare(&dir).map_err(|e| {
+        crate::tui::SessionFailure::Usage(format!("cannot create the example repository: {e}"))
+    })?;
     let status = crate::tui::run(options(&dir, script), config);
     eprintln!(
         "The demo repository stays at {} (delete it when you are done).",

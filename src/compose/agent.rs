@@ -1,44 +1,110 @@
-//! What every coding front end builds before its first task: the tool context (workspace,
-//! test command, journal, output cap, cancel flag, sandbox) from configuration plus the front
-//! end's own choices, and the notices a person should see at start.
+//! What every front end builds before its first task: the agent itself, from configuration
+//! plus the front end's own choices. The coding agent (the session, `lode run`) gets every
+//! tool, the sandbox from `[sandbox]` and the configured test command; the reviewer gets the
+//! read-only tools, a read-only sandbox and its own instructions. Both are then driven the
+//! same way, with `Op`s through `agent::host::serve`.
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::agent::{Agent, AgentEvent, AgentOptions, PermissionMode};
 use crate::backend::ModelBackend;
-use crate::cancel::CancelFlag;
 use crate::config::Config;
-use crate::tools::journal::Journal;
+use crate::tools::confine::SandboxMode;
 use crate::tools::{ToolContext, Workspace};
 
-/// A front end's choices for its tools; configuration supplies the rest.
-pub struct ToolSetup {
+/// Largest tool output the coding agent's model sees, in bytes.
+const CODING_OUTPUT_LIMIT: usize = 16 * 1024;
+/// The reviewer reads more files in a smaller budget.
+const REVIEW_OUTPUT_LIMIT: usize = 12 * 1024;
+/// Tokens one coding turn may generate (the agent also caps it at a quarter of the context).
+const CODING_TURN_TOKENS: u32 = 4096;
+
+/// A front end's choices for a coding agent; configuration supplies the rest.
+pub struct CodingSetup {
+    pub mode: PermissionMode,
+    /// `--max-turns`; `[agent] max_turns` when `None`.
+    pub max_turns: Option<u32>,
     /// `--test-cmd`; `[agent] test_command` (or detection) when `None`.
     pub test_command: Option<String>,
-    /// The undo journal, where the front end keeps one.
-    pub journal: Option<Journal>,
-    /// Largest tool output, in bytes.
-    pub output_limit: usize,
-    pub cancel: CancelFlag,
+    /// Whether someone can answer approval requests.
+    pub interactive: bool,
+    /// Where lode was started (project instructions are read down to it).
+    pub cwd: PathBuf,
+    /// `--output-schema`: the final answer must match it.
+    pub answer_schema: Option<serde_json::Value>,
 }
 
-/// The tool context for `workspace` under `config`: the sandbox from `[sandbox]` (with the
-/// remote's key variable hidden from commands).
-pub fn tool_context(config: &Config, workspace: Workspace, setup: ToolSetup) -> ToolContext {
+/// The coding agent over `workspace`, and the notices a person should see once the model is
+/// open (how its turns are held, what the sandbox cannot enforce here). The untrusted
+/// repository's notice is the front end's to show first, before a model may fail to open. Routing is added by the caller (`Agent::with_routing`), since the
+/// session opens it in the background.
+pub fn coding_agent(
+    config: &Config,
+    workspace: Workspace,
+    backend: Arc<dyn ModelBackend>,
+    setup: CodingSetup,
+    events: UnboundedSender<AgentEvent>,
+) -> (Agent, Vec<String>) {
     let confine = config.confinement(workspace.root());
     let mut ctx = ToolContext::new(workspace);
     ctx.test_command = setup
         .test_command
         .or_else(|| config.agent.test_command.clone());
-    ctx.journal = setup.journal.map(std::sync::Mutex::new);
-    ctx.output_limit = setup.output_limit;
-    ctx.cancel = setup.cancel;
+    ctx.output_limit = CODING_OUTPUT_LIMIT;
     ctx.confine = confine;
-    ctx
+    let mut notices: Vec<String> = backend
+        .turn_mode()
+        .map(|mode| format!("{}: {mode}", backend.model_name()))
+        .into_iter()
+        .collect();
+    notices.extend(ctx.confine.notice());
+    let options = AgentOptions {
+        mode: setup.mode,
+        max_turns: setup.max_turns.unwrap_or(config.agent.max_turns).max(1),
+        max_tokens: CODING_TURN_TOKENS,
+        temperature: 0.0,
+        interactive: setup.interactive,
+        cwd: setup.cwd,
+        system_prompt: None,
+        answer_schema: setup.answer_schema,
+    };
+    let agent = Agent::new(backend, crate::tools::all(), ctx, options, events);
+    (agent, notices)
 }
 
-/// What to tell the person once the model is loaded: how its turns are held, and what the
-/// sandbox cannot enforce on this machine.
-pub fn start_notices(ctx: &ToolContext, backend: &dyn ModelBackend) -> Vec<String> {
-    let turns = backend
-        .turn_mode()
-        .map(|mode| format!("{}: {mode}", backend.model_name()));
-    turns.into_iter().chain(ctx.confine.notice()).collect()
+/// What the reviewer brings of its own.
+pub struct ReviewSetup {
+    /// Its instructions (they replace the coding agent's system message).
+    pub system_prompt: String,
+    /// The findings schema its answer is held to.
+    pub answer_schema: serde_json::Value,
+    pub max_turns: u32,
+    /// Tokens one answer may take.
+    pub answer_tokens: u32,
+}
+
+/// The reviewer: it may look, never touch.
+pub fn review_agent(
+    workspace: Workspace,
+    backend: Arc<dyn ModelBackend>,
+    setup: ReviewSetup,
+    events: UnboundedSender<AgentEvent>,
+) -> Agent {
+    let mut ctx = ToolContext::new(workspace);
+    ctx.output_limit = REVIEW_OUTPUT_LIMIT;
+    ctx.confine.mode = SandboxMode::ReadOnly;
+    let options = AgentOptions {
+        mode: PermissionMode::ReadOnly,
+        max_turns: setup.max_turns.max(1),
+        max_tokens: setup.answer_tokens,
+        temperature: 0.0,
+        interactive: false,
+        cwd: ctx.workspace.root().to_path_buf(),
+        system_prompt: Some(setup.system_prompt),
+        answer_schema: Some(setup.answer_schema),
+    };
+    Agent::new(backend, crate::tools::read_only(), ctx, options, events)
 }

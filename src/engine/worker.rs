@@ -316,19 +316,7 @@ fn serve(
     cache: Option<&DiskCache>,
     inbox: &mpsc::Receiver<Command>,
 ) -> Option<Command> {
-    let max_sessions = config.max_sessions.unwrap_or(4).max(1);
-    let mut sessions: HashMap<String, (u64, KvSession<'_>)> = HashMap::new();
-    // The draft's sessions mirror the target's, name for name.
-    let mut draft_sessions: HashMap<String, KvSession<'_>> = HashMap::new();
-    // What the policy learns (acceptance, costs) holds for the model, not for one session.
-    let mut policies: HashMap<(bool, DraftLength), SpecPolicy> = HashMap::new();
-    // Once llama.cpp refuses to draft with this model's MTP layers, it always will.
-    let mut mtp_refused: Option<String> = None;
-    let mut clock = 0u64;
-    let disk = cache.map(|cache| DiskTarget {
-        cache,
-        namespace: cache.namespace(&loaded.info.identity, &context_fingerprint(loaded)),
-    });
+    let mut served = Served::new(loaded, draft, config, cache);
     while let Ok(command) = inbox.recv() {
         match command {
             Command::Load { .. } => return Some(command),
@@ -337,8 +325,8 @@ fn serve(
                 let _ = reply.send(Ok(tokens.iter().map(|t| t.0).collect()));
             }
             Command::DropSession { session, reply } => {
-                sessions.remove(&session);
-                draft_sessions.remove(&session);
+                served.sessions.remove(&session);
+                served.draft_sessions.remove(&session);
                 let _ = reply.send(());
             }
             Command::Calibrate { mtp, reps, reply } => {
@@ -356,116 +344,175 @@ fn serve(
                 cancel,
                 events,
             } => {
-                clock += 1;
-                let mut off_reason = None;
-                let kind = match request.speculation {
-                    Speculation::Off => SessionKind::Plain,
-                    Speculation::Mtp { .. } if !loaded.info.mtp_loaded => {
-                        off_reason = Some(format!("`{}` has no MTP layers", loaded.info.name));
-                        SessionKind::Plain
-                    }
-                    Speculation::Mtp { .. } if mtp_refused.is_some() => {
-                        off_reason.clone_from(&mtp_refused);
-                        SessionKind::Plain
-                    }
-                    Speculation::Mtp { length } => SessionKind::Mtp {
-                        n_draft: length.max(),
-                    },
-                    Speculation::Draft { .. } if draft.is_none() => {
-                        let _ = events.send(GenEvent::Done(Err(EngineError::NoDraft)));
-                        continue;
-                    }
-                    Speculation::Draft { length }
-                        if loaded.info.memory != MemoryKind::Attention =>
-                    {
-                        SessionKind::Speculative {
-                            n_draft: length.max(),
-                        }
-                    }
-                    Speculation::Draft { .. } => SessionKind::Plain,
-                };
-                let stale = sessions
-                    .get(&request.session)
-                    .is_some_and(|(_, s)| s.kind() != kind);
-                if stale || !sessions.contains_key(&request.session) {
-                    sessions.remove(&request.session);
-                    if sessions.len() >= max_sessions {
-                        let oldest = sessions
-                            .iter()
-                            .min_by_key(|(_, (used, _))| *used)
-                            .map(|(name, _)| name.clone());
-                        if let Some(name) = oldest {
-                            sessions.remove(&name);
-                            draft_sessions.remove(&name);
-                        }
-                    }
-                    let created = match KvSession::with_kind(loaded, kind) {
-                        Err(EngineError::MtpUnavailable(reason)) => {
-                            off_reason = Some(reason.clone());
-                            mtp_refused = Some(reason);
-                            KvSession::new(loaded)
-                        }
-                        other => other,
-                    };
-                    match created {
-                        Ok(session) => {
-                            sessions.insert(request.session.clone(), (clock, session));
-                        }
-                        Err(e) => {
-                            let _ = events.send(GenEvent::Done(Err(e)));
-                            continue;
-                        }
-                    }
-                }
-                let Some((used, session)) = sessions.get_mut(&request.session) else {
-                    continue;
-                };
-                *used = clock;
-                let speculator = match (request.speculation, draft) {
-                    (Speculation::Mtp { length }, _) if session.mtp().is_some() => {
-                        Speculator::Mtp {
-                            policy: policy_for(&mut policies, loaded, true, length),
-                        }
-                    }
-                    (Speculation::Draft { length }, Some(model)) => {
-                        if !draft_sessions.contains_key(&request.session) {
-                            match KvSession::new(model) {
-                                Ok(s) => {
-                                    draft_sessions.insert(request.session.clone(), s);
-                                }
-                                Err(e) => {
-                                    let _ = events.send(GenEvent::Done(Err(e)));
-                                    continue;
-                                }
-                            }
-                        }
-                        match draft_sessions.get_mut(&request.session) {
-                            Some(session) => Speculator::Draft {
-                                model,
-                                session,
-                                policy: policy_for(&mut policies, loaded, false, length),
-                            },
-                            None => continue,
-                        }
-                    }
-                    _ => Speculator::Off { reason: off_reason },
-                };
-                let result = generate(
-                    loaded,
-                    session,
-                    &request,
-                    disk.as_ref(),
-                    speculator,
-                    &cancel,
-                    &mut |text| {
-                        let _ = events.send(GenEvent::Text(text.to_string()));
-                    },
-                );
+                let result = served.generate(&request, &cancel, &mut |text| {
+                    let _ = events.send(GenEvent::Text(text.to_string()));
+                });
                 let _ = events.send(GenEvent::Done(result));
             }
         }
     }
     None
+}
+
+/// One loaded model's sessions, and what speculation has learned about it.
+struct Served<'m> {
+    loaded: &'m LoadedModel,
+    draft: Option<&'m LoadedModel>,
+    max_sessions: usize,
+    /// By name, with the clock tick of their last use.
+    sessions: HashMap<String, (u64, KvSession<'m>)>,
+    /// The draft's sessions mirror the target's, name for name.
+    draft_sessions: HashMap<String, KvSession<'m>>,
+    /// What the policy learns (acceptance, costs) holds for the model, not for one session.
+    policies: HashMap<(bool, DraftLength), SpecPolicy>,
+    /// Once llama.cpp refuses to draft with this model's MTP layers, it always will.
+    mtp_refused: Option<String>,
+    clock: u64,
+    disk: Option<DiskTarget<'m>>,
+}
+
+impl<'m> Served<'m> {
+    fn new(
+        loaded: &'m LoadedModel,
+        draft: Option<&'m LoadedModel>,
+        config: &EngineConfig,
+        cache: Option<&'m DiskCache>,
+    ) -> Self {
+        Self {
+            loaded,
+            draft,
+            max_sessions: config.max_sessions.unwrap_or(4).max(1),
+            sessions: HashMap::new(),
+            draft_sessions: HashMap::new(),
+            policies: HashMap::new(),
+            mtp_refused: None,
+            clock: 0,
+            disk: cache.map(|cache| DiskTarget {
+                cache,
+                namespace: cache.namespace(&loaded.info.identity, &context_fingerprint(loaded)),
+            }),
+        }
+    }
+
+    /// Runs one generation in the session the request names (created, or recreated for
+    /// another kind of speculation, as needed).
+    fn generate(
+        &mut self,
+        request: &GenerateRequest,
+        cancel: &CancelFlag,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<GenerationResult, EngineError> {
+        self.clock += 1;
+        let (kind, mut off_reason) = self.session_kind(request.speculation)?;
+        self.ensure_session(&request.session, kind, &mut off_reason)?;
+        let loaded = self.loaded;
+        let Some((used, session)) = self.sessions.get_mut(&request.session) else {
+            return Err(EngineError::State("the session vanished".into()));
+        };
+        *used = self.clock;
+        let speculator = match (request.speculation, self.draft) {
+            (Speculation::Mtp { length }, _) if session.mtp().is_some() => Speculator::Mtp {
+                policy: policy_for(&mut self.policies, loaded, true, length),
+            },
+            (Speculation::Draft { length }, Some(model)) => {
+                if !self.draft_sessions.contains_key(&request.session) {
+                    let fresh = KvSession::new(model)?;
+                    self.draft_sessions.insert(request.session.clone(), fresh);
+                }
+                let Some(draft_session) = self.draft_sessions.get_mut(&request.session) else {
+                    return Err(EngineError::State("the draft session vanished".into()));
+                };
+                Speculator::Draft {
+                    model,
+                    session: draft_session,
+                    policy: policy_for(&mut self.policies, loaded, false, length),
+                }
+            }
+            _ => Speculator::Off { reason: off_reason },
+        };
+        generate(
+            loaded,
+            session,
+            request,
+            self.disk.as_ref(),
+            speculator,
+            cancel,
+            on_text,
+        )
+    }
+
+    /// The kind of session a request's speculation needs, and why speculation is off when
+    /// the request asked for it but this model cannot.
+    fn session_kind(
+        &self,
+        speculation: Speculation,
+    ) -> Result<(SessionKind, Option<String>), EngineError> {
+        let loaded = self.loaded;
+        Ok(match speculation {
+            Speculation::Off => (SessionKind::Plain, None),
+            Speculation::Mtp { .. } if !loaded.info.mtp_loaded => (
+                SessionKind::Plain,
+                Some(format!("`{}` has no MTP layers", loaded.info.name)),
+            ),
+            Speculation::Mtp { .. } if self.mtp_refused.is_some() => {
+                (SessionKind::Plain, self.mtp_refused.clone())
+            }
+            Speculation::Mtp { length } => (
+                SessionKind::Mtp {
+                    n_draft: length.max(),
+                },
+                None,
+            ),
+            Speculation::Draft { .. } if self.draft.is_none() => return Err(EngineError::NoDraft),
+            Speculation::Draft { length } if loaded.info.memory != MemoryKind::Attention => (
+                SessionKind::Speculative {
+                    n_draft: length.max(),
+                },
+                None,
+            ),
+            Speculation::Draft { .. } => (SessionKind::Plain, None),
+        })
+    }
+
+    /// Makes sure the session `name` exists with `kind`, dropping the least recently used
+    /// one beyond the limit.
+    fn ensure_session(
+        &mut self,
+        name: &str,
+        kind: SessionKind,
+        off_reason: &mut Option<String>,
+    ) -> Result<(), EngineError> {
+        let stale = self
+            .sessions
+            .get(name)
+            .is_some_and(|(_, s)| s.kind() != kind);
+        if !stale && self.sessions.contains_key(name) {
+            return Ok(());
+        }
+        self.sessions.remove(name);
+        if self.sessions.len() >= self.max_sessions {
+            let oldest = self
+                .sessions
+                .iter()
+                .min_by_key(|(_, (used, _))| *used)
+                .map(|(name, _)| name.clone());
+            if let Some(oldest) = oldest {
+                self.sessions.remove(&oldest);
+                self.draft_sessions.remove(&oldest);
+            }
+        }
+        let session = match KvSession::with_kind(self.loaded, kind) {
+            Err(EngineError::MtpUnavailable(reason)) => {
+                *off_reason = Some(reason.clone());
+                self.mtp_refused = Some(reason);
+                KvSession::new(self.loaded)
+            }
+            other => other,
+        }?;
+        self.sessions
+            .insert(name.to_string(), (self.clock, session));
+        Ok(())
+    }
 }
 
 /// The speculation policy for one drafter and draft length, seeded with the model's measured

@@ -12,4 +12,4 @@ pub mod run;
 pub mod snapshot;
 pub mod supervise;
 
-pub use run::{exit, run, Format, ReviewOptions};
+pub use run::{run, Format, ReviewOptions, Verdict};

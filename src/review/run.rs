@@ -9,29 +9,33 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::agent::{Agent, AgentCommand, AgentEvent, AgentOptions, Outcome, PermissionMode};
+use crate::agent::events::ConversationChange;
+use crate::agent::{AgentEvent, Op, Outcome};
 use crate::backend::ModelBackend;
-use crate::cancel::CancelFlag;
+use crate::compose::agent::{review_agent, ReviewSetup};
 use crate::compose::backend::{open, BackendFlags};
 use crate::config::Config;
 use crate::review::changes::{self, FileChange, Scope};
 use crate::review::findings::{self, FailOn, Finding};
 use crate::review::report::{self, Report};
 use crate::review::{prompt, snapshot};
-use crate::tools::{ToolContext, Workspace};
+use crate::tools::Workspace;
 
-/// Exit statuses of `lode review` (documented in the README).
-pub mod exit {
-    /// No finding at or above `--fail-on`, or nothing could be reviewed (with a notice).
-    pub const PASS: u8 = 0;
+/// How a review ended; `main` turns it into the exit status (documented in the README).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// No finding at or above `--fail-on`, or nothing to review.
+    Pass,
     /// A finding at or above `--fail-on`.
-    pub const FINDINGS: u8 = 1;
+    Findings,
+    /// Nothing could be reviewed (no model, a model that failed before answering); a pass
+    /// unless `--strict`. The report says why.
+    NotReviewed,
+    Interrupted,
+    /// `LODE_SKIP` asked to skip it.
+    Skipped,
     /// Bad usage: not a repository, a bad range, a bad setting.
-    pub const USAGE: u8 = 2;
-    /// `--strict` only: no model, or the model failed before it could answer.
-    pub const NO_REVIEW: u8 = 3;
-    /// Interrupted (Ctrl-C).
-    pub const INTERRUPTED: u8 = 130;
+    Usage(String),
 }
 
 /// How the findings are printed.
@@ -72,11 +76,10 @@ pub fn skip_requested() -> bool {
         .unwrap_or(false)
 }
 
-/// Runs one review; returns the process exit status.
-pub fn run(options: &ReviewOptions, config: &Config) -> u8 {
+/// Runs one review and prints its report (stdout) and notices (stderr).
+pub fn run(options: &ReviewOptions, config: &Config) -> Verdict {
     if skip_requested() {
-        eprintln!("lode review: skipped (LODE_SKIP is set)");
-        return exit::PASS;
+        return Verdict::Skipped;
     }
     let started = Instant::now();
     let cwd = match &options.cwd {
@@ -151,10 +154,7 @@ pub fn run(options: &ReviewOptions, config: &Config) -> u8 {
     match outcome {
         Reviewed::Answered => finish(options, report, started, false),
         Reviewed::NoAnswer => finish(options, report, started, true),
-        Reviewed::Interrupted => {
-            eprintln!("lode review: interrupted");
-            exit::INTERRUPTED
-        }
+        Reviewed::Interrupted => Verdict::Interrupted,
     }
 }
 
@@ -181,7 +181,7 @@ fn review(
     // Room for the instructions, tool schemas, a few tool results and the answer (at most a
     // quarter of the context, as the agent allows); the rest is diff, at about 3 bytes per
     // token.
-    let specs: Vec<_> = review_tools().iter().map(|t| t.spec()).collect();
+    let specs: Vec<_> = crate::tools::read_only().iter().map(|t| t.spec()).collect();
     let reserved = crate::agent::context::estimate_tokens(
         &[crate::backend::Message::system(system.clone())],
         &specs,
@@ -203,21 +203,18 @@ fn review(
         .filter(|f| !f.submodule)
         .map(|f| f.path.clone())
         .collect();
-    let cancel = CancelFlag::new();
-    let mut ctx = ToolContext::new(workspace);
-    ctx.output_limit = 12 * 1024;
-    ctx.cancel = cancel.clone();
-    ctx.confine.mode = crate::tools::confine::SandboxMode::ReadOnly;
-    let agent_options = AgentOptions {
-        mode: PermissionMode::ReadOnly,
-        max_turns: options.max_turns.max(1),
-        max_tokens: MAX_ANSWER_TOKENS,
-        temperature: 0.0,
-        interactive: false,
-        cwd: ctx.workspace.root().to_path_buf(),
-        system_prompt: Some(system),
-        answer_schema: Some(findings::answer_schema(&paths)),
-    };
+    let (events_tx, events) = tokio::sync::mpsc::unbounded_channel();
+    let agent = review_agent(
+        workspace,
+        backend,
+        ReviewSetup {
+            system_prompt: system,
+            answer_schema: findings::answer_schema(&paths),
+            max_turns: options.max_turns,
+            answer_tokens: MAX_ANSWER_TOKENS,
+        },
+        events_tx,
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -243,85 +240,13 @@ fn review(
             report.model
         );
     }
-    let answer = runtime.block_on(async move {
-        let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
-        let (commands_tx, mut commands_rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut agent = Agent::new(backend, review_tools(), ctx, agent_options, events_tx);
-        let listener = tokio::spawn(async move {
-            let mut last_turn = String::new();
-            let mut final_message = None;
-            let mut turns = Vec::new();
-            while let Some(event) = events_rx.recv().await {
-                match event {
-                    AgentEvent::TurnStarted { .. } => last_turn.clear(),
-                    AgentEvent::TokenStream { text } => last_turn.push_str(&text),
-                    AgentEvent::ToolStarted { tool, args, .. } if progress => {
-                        let what = args["path"]
-                            .as_str()
-                            .or_else(|| args["pattern"].as_str())
-                            .unwrap_or_default();
-                        eprintln!("lode review: {tool} {what}");
-                    }
-                    AgentEvent::Finished { message, .. } => final_message = Some(message),
-                    AgentEvent::TurnStats { stats } => turns.push(stats),
-                    _ => {}
-                }
-            }
-            (last_turn, final_message, turns)
-        });
-        let timed_out = Arc::new(AtomicBool::new(false));
-        let timer = {
-            let timed_out = Arc::clone(&timed_out);
-            let commands = commands_tx.clone();
-            let cancel = cancel.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep_until(deadline.into()).await;
-                timed_out.store(true, Ordering::SeqCst);
-                let _ = commands.send(AgentCommand::Cancel);
-                cancel.cancel();
-            })
-        };
-        let interrupt = {
-            let commands = commands_tx.clone();
-            let cancel = cancel.clone();
-            tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    let _ = commands.send(AgentCommand::Cancel);
-                    cancel.cancel();
-                }
-            })
-        };
-        let mut outcome = agent.run_task(&input.message, &mut commands_rx).await;
-        let mut text = agent.messages().last().map(|m| m.content.clone());
-        // One more chance for an answer that is not the JSON object (a remote model, which
-        // no grammar holds to the schema).
-        if outcome == Outcome::Done {
-            let answer = text.clone().unwrap_or_default();
-            if let Err(problem) = findings::parse_answer(&answer) {
-                if deadline > Instant::now() + Duration::from_secs(1) {
-                    outcome = agent
-                        .run_task(
-                            &format!("Your answer could not be read: {problem}. Answer again with only the JSON object {{\"findings\": [...]}}."),
-                            &mut commands_rx,
-                        )
-                        .await;
-                    text = agent.messages().last().map(|m| m.content.clone());
-                }
-            }
-        }
-        drop(agent);
-        timer.abort();
-        interrupt.abort();
-        let (last_turn, final_message, turns) = listener.await.unwrap_or_default();
-        Answer {
-            outcome,
-            text: text.unwrap_or_default(),
-            last_turn,
-            final_message,
-            turns,
-            timed_out: timed_out.load(Ordering::SeqCst),
-        }
-    });
+    let answer = runtime.block_on(ask(
+        agent,
+        input.message.clone(),
+        events,
+        deadline,
+        progress,
+    ));
     runtime.shutdown_timeout(Duration::from_millis(100));
     report.turns = answer.turns.clone();
     let found = match interpret(&answer, options.budget, report) {
@@ -348,6 +273,92 @@ struct Answer {
     final_message: Option<String>,
     turns: Vec<crate::stats::TurnStats>,
     timed_out: bool,
+}
+
+/// Runs the review task on the hosted agent within `deadline`, and once more when the answer
+/// is not the JSON object (a remote model, which no grammar holds to the schema).
+async fn ask(
+    agent: crate::agent::Agent,
+    message: String,
+    mut events: tokio::sync::mpsc::UnboundedReceiver<AgentEvent>,
+    deadline: Instant,
+    progress: bool,
+) -> Answer {
+    let (ops, ops_rx) = tokio::sync::mpsc::unbounded_channel();
+    let host = tokio::spawn(crate::agent::host::serve(agent, ops_rx, None));
+    let timed_out = Arc::new(AtomicBool::new(false));
+    let timer = {
+        let (timed_out, ops) = (Arc::clone(&timed_out), ops.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep_until(deadline.into()).await;
+            timed_out.store(true, Ordering::SeqCst);
+            let _ = ops.send(Op::Cancel);
+        })
+    };
+    let interrupt = {
+        let ops = ops.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                let _ = ops.send(Op::Cancel);
+            }
+        })
+    };
+    let _ = ops.send(Op::Task(message));
+    let mut answer = Answer {
+        outcome: Outcome::NotAchieved,
+        text: String::new(),
+        last_turn: String::new(),
+        final_message: None,
+        turns: Vec::new(),
+        timed_out: false,
+    };
+    let mut retried = false;
+    while let Some(event) = events.recv().await {
+        match event {
+            AgentEvent::TurnStarted { .. } => answer.last_turn.clear(),
+            AgentEvent::TokenStream { text, .. } => answer.last_turn.push_str(&text),
+            AgentEvent::ToolStarted { tool, args, .. } if progress => {
+                let what = args["path"]
+                    .as_str()
+                    .or_else(|| args["pattern"].as_str())
+                    .unwrap_or_default();
+                eprintln!("lode review: {tool} {what}");
+            }
+            AgentEvent::Finished { outcome, message } => {
+                answer.outcome = outcome;
+                answer.final_message = Some(message);
+            }
+            AgentEvent::TurnStats { stats } => answer.turns.push(stats),
+            AgentEvent::Conversation {
+                change: ConversationChange::Appended(added),
+            } => {
+                if let Some(last) = added.last() {
+                    answer.text = last.content.clone();
+                }
+                let unreadable = findings::parse_answer(&answer.text).err();
+                match unreadable {
+                    Some(problem)
+                        if answer.outcome == Outcome::Done
+                            && !retried
+                            && deadline > Instant::now() + Duration::from_secs(1) =>
+                    {
+                        retried = true;
+                        let _ = ops.send(Op::Task(format!(
+                            "Your answer could not be read: {problem}. Answer again with only the JSON object {{\"findings\": [...]}}."
+                        )));
+                    }
+                    _ => break,
+                }
+            }
+            _ => {}
+        }
+    }
+    timer.abort();
+    interrupt.abort();
+    drop(ops);
+    let _ = host.await;
+    answer.timed_out = timed_out.load(Ordering::SeqCst);
+    answer
 }
 
 /// The findings in `answer`, with notices for anything short of a full answer; `None` when
@@ -385,23 +396,13 @@ fn interpret(answer: &Answer, budget: Duration, report: &mut Report) -> Option<V
     }
 }
 
-/// The reviewer may look, never touch: read_file, search, outline.
-fn review_tools() -> Vec<Box<dyn crate::tools::Tool>> {
-    use crate::tools::{outline, read, search};
-    vec![
-        Box::new(read::ReadFile),
-        Box::new(search::Search),
-        Box::new(outline::Outline),
-    ]
-}
-
 /// Ends a review that could not ask the model: says why, and passes (unless `--strict`).
 fn not_reviewed(
     options: &ReviewOptions,
     mut report: Report,
     started: Instant,
     why: impl std::fmt::Display,
-) -> u8 {
+) -> Verdict {
     report.complete = false;
     report
         .notices
@@ -409,9 +410,8 @@ fn not_reviewed(
     finish(options, report, started, true)
 }
 
-/// Prints the report and picks the exit status. `failed`: nothing could be reviewed (exit
-/// 3 under `--strict`, else a pass).
-fn finish(options: &ReviewOptions, mut report: Report, started: Instant, failed: bool) -> u8 {
+/// Prints the report and says how the review ended. `failed`: nothing could be reviewed.
+fn finish(options: &ReviewOptions, mut report: Report, started: Instant, failed: bool) -> Verdict {
     report.elapsed_ms = started.elapsed().as_millis() as u64;
     let stdout = match options.format {
         Format::Text => report::text(&report),
@@ -433,11 +433,7 @@ fn finish(options: &ReviewOptions, mut report: Report, started: Instant, failed:
         );
     }
     if failed {
-        return if options.strict {
-            exit::NO_REVIEW
-        } else {
-            exit::PASS
-        };
+        return Verdict::NotReviewed;
     }
     if !report.files.is_empty() {
         let _ = writeln!(err, "{}", report::summary(&report));
@@ -449,9 +445,9 @@ fn finish(options: &ReviewOptions, mut report: Report, started: Instant, failed:
                 "lode review: commit refused. Fix the findings above, or commit anyway with `LODE_SKIP=1 git commit …` (`git commit --no-verify` skips every hook)."
             );
         }
-        exit::FINDINGS
+        Verdict::Findings
     } else {
-        exit::PASS
+        Verdict::Pass
     }
 }
 
@@ -461,7 +457,6 @@ fn pretty(value: &serde_json::Value) -> String {
     text
 }
 
-fn usage(message: &str) -> u8 {
-    eprintln!("lode review: {message}");
-    exit::USAGE
+fn usage(message: &str) -> Verdict {
+    Verdict::Usage(message.to_string())
 }

@@ -3,24 +3,24 @@
 //! `GGML_ASSERT` on a model file lode did not foresee), a segfault or a panic kills the child,
 //! and the hook reports "not reviewed" and lets the commit through (`--strict`: exit 3), as
 //! it does for any other reviewer that fails. The child's own statuses (findings, usage,
-//! interrupted) pass through unchanged.
+//! interrupted) pass through unchanged; `main` owns the table of them.
 
 use std::ffi::OsString;
 use std::process::{Command, ExitStatus};
 
-use super::exit;
-
 /// Set in the child's environment: the review runs there, in-process.
 pub const CHILD_ENV: &str = "LODE_REVIEW_CHILD";
 
-/// Statuses `lode review` itself ends with; anything else is a crash.
-const OWN_STATUSES: &[u8] = &[
-    exit::PASS,
-    exit::FINDINGS,
-    exit::USAGE,
-    exit::NO_REVIEW,
-    exit::INTERRUPTED,
-];
+/// How the supervised child ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChildEnd {
+    /// With one of `lode review`'s own statuses: pass it on.
+    Status(u8),
+    /// Ctrl-C reached the whole process group: the person stopped the commit.
+    Interrupted,
+    /// Anything else is a crash, and why: "not reviewed".
+    Crashed(String),
+}
 
 /// The exit status Rust uses for a panic that unwinds out of `main`.
 const PANIC_STATUS: i32 = 101;
@@ -30,66 +30,49 @@ pub fn is_child() -> bool {
     std::env::var_os(CHILD_ENV).is_some()
 }
 
-/// Runs this process's own command line again in a child and returns the hook's exit status;
-/// `None` when the child cannot be started (the binary is gone), so the caller reviews
-/// in-process instead of not at all.
-pub fn review_in_child(strict: bool) -> Option<u8> {
+/// Runs this process's own command line again in a child and says how it ended; `None` when
+/// the child cannot be started (the binary is gone), so the caller reviews in-process instead
+/// of not at all. `own` lists the statuses `lode review` itself ends with.
+pub fn review_in_child(own: &[u8]) -> Option<ChildEnd> {
     let exe = std::env::current_exe().ok()?;
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     let mut child = Command::new(exe);
     child.args(args).env(CHILD_ENV, "1");
     let status = child.status().ok()?;
-    Some(verdict(status, strict))
+    Some(ending(status, own))
 }
 
-/// The hook's exit status for a child that ended with `status`; an abnormal end is printed
-/// as one "not reviewed" line on stderr.
-pub fn verdict(status: ExitStatus, strict: bool) -> u8 {
-    match ending(status) {
-        Ok(code) => code,
-        Err(why) => {
-            eprintln!("lode review: not reviewed: {why}");
-            if strict {
-                exit::NO_REVIEW
-            } else {
-                exit::PASS
-            }
-        }
-    }
-}
-
-/// The child's own status, or why it counts as a crash.
-fn ending(status: ExitStatus) -> Result<u8, String> {
+/// How a child that ended with `status` counts.
+pub fn ending(status: ExitStatus, own: &[u8]) -> ChildEnd {
     if let Some(code) = status.code() {
         return match u8::try_from(code) {
-            Ok(code) if OWN_STATUSES.contains(&code) => Ok(code),
-            _ if code == PANIC_STATUS => Err(format!(
+            Ok(code) if own.contains(&code) => ChildEnd::Status(code),
+            _ if code == PANIC_STATUS => ChildEnd::Crashed(format!(
                 "the reviewer panicked (exit status {code}); please report it"
             )),
-            _ => Err(format!("the reviewer ended with exit status {code}")),
+            _ => ChildEnd::Crashed(format!("the reviewer ended with exit status {code}")),
         };
     }
     signal_ending(status)
 }
 
 #[cfg(unix)]
-fn signal_ending(status: ExitStatus) -> Result<u8, String> {
+fn signal_ending(status: ExitStatus) -> ChildEnd {
     use std::os::unix::process::ExitStatusExt;
     const SIGINT: i32 = 2;
     match status.signal() {
-        // Ctrl-C reaches the whole process group: the person stopped the commit.
-        Some(SIGINT) => Ok(exit::INTERRUPTED),
-        Some(signal) => Err(format!(
+        Some(SIGINT) => ChildEnd::Interrupted,
+        Some(signal) => ChildEnd::Crashed(format!(
             "the reviewer was killed by signal {signal}{}",
             signal_name(signal)
         )),
-        None => Err("the reviewer ended abnormally".to_string()),
+        None => ChildEnd::Crashed("the reviewer ended abnormally".to_string()),
     }
 }
 
 #[cfg(not(unix))]
-fn signal_ending(_status: ExitStatus) -> Result<u8, String> {
-    Err("the reviewer ended abnormally".to_string())
+fn signal_ending(_status: ExitStatus) -> ChildEnd {
+    ChildEnd::Crashed("the reviewer ended abnormally".to_string())
 }
 
 /// The signals a crash ends with, and what usually sends them.

@@ -161,6 +161,15 @@ pub fn all() -> Vec<Box<dyn Tool>> {
     ]
 }
 
+/// The tools that only look (the reviewer's): read_file, search, outline.
+pub fn read_only() -> Vec<Box<dyn Tool>> {
+    vec![
+        Box::new(read::ReadFile),
+        Box::new(search::Search),
+        Box::new(outline::Outline),
+    ]
+}
+
 /// How a file looked when the agent last saw it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileStamp {

@@ -1,79 +1,155 @@
-//! What each slash command does. Output goes into the transcript as a notice (Markdown), so
-//! it scrolls with the conversation and is saved with it.
-
 use std::path::Path;
 
-use crate::agent::host::Job;
+use crate::agent::{AgentEvent, Op};
 use crate::compose::backend::BackendFlags;
-use crate::config::BackendChoice;
+use crate::config::{BackendChoice, Config};
 use crate::discovery::{self, ScanRoots};
-use crate::tools::journal::{undo_last, UndoError};
-use crate::tools::{Tool, ToolContext};
-use crate::tui::app::Phase;
-use crate::tui::controller::{Controller, UiMsg};
+use crate::sessions::SessionStore;
+use crate::tui::app::{App, Phase};
 use crate::tui::slash::{Slash, COMMANDS};
 use crate::tui::status::{percent, rate};
 use crate::tui::transcript::{Entry, NoticeKind};
 
-/// Runs one slash command.
-pub fn run(ctl: &mut Controller, command: Slash) {
+/// What a slash command sees of the session.
+pub struct Scope<'a> {
+    pub app: &'a mut App,
+    pub config: &'a Config,
+    /// The flags the session's model was opened with.
+    pub backend: &'a BackendFlags,
+    pub root: &'a Path,
+    pub store: &'a SessionStore,
+}
+
+/// What the session does next for a slash command.
+pub enum Request {
+    Nothing,
+    /// Ask the agent.
+    Send(Op),
+    /// A new conversation in a new session file.
+    Clear,
+    Resume(String),
+    /// Open another model in the background.
+    LoadBackend(BackendFlags),
+    Quit,
+}
+
+/// Runs one slash command: what it shows goes into the transcript, what it asks of the
+/// agent or the session comes back as a request.
+pub fn run(scope: Scope<'_>, command: Slash) -> Request {
+    let app = scope.app;
     match command {
-        Slash::Help => info(ctl, help()),
-        Slash::Model(None) => info(ctl, model_list(ctl)),
-        Slash::Model(Some(name)) => switch_model(ctl, &name),
-        Slash::Route => info(ctl, route(ctl)),
-        Slash::Undo => undo(ctl),
-        Slash::Diff => diff(ctl),
-        Slash::Clear => {
-            ctl.clear();
-            info(
-                ctl,
-                "New conversation. The previous one is saved: `/resume` lists it.".into(),
-            );
+        Slash::Help => info(app, help()),
+        Slash::Model(None) => {
+            let text = model_list(app, scope.config);
+            info(app, text);
         }
-        Slash::Compact => {
-            let (reply, answer) = tokio::sync::oneshot::channel();
-            ctl.send_job(Job::Compact(reply));
-            let ui = ctl.ui.clone();
-            tokio::spawn(async move {
-                if let Ok(compacted) = answer.await {
-                    let _ = ui.send(UiMsg::Compacted(compacted));
-                }
-            });
+        Slash::Model(Some(name)) => return switch_model(app, scope.config, scope.backend, &name),
+        Slash::Route => {
+            let text = route(app);
+            info(app, text);
         }
-        Slash::Resume(None) => match ctl.store.list() {
-            Ok(list) => ctl.app.show_sessions(list, crate::sessions::unix_now()),
-            Err(e) => ctl.app.set_banner(
+        Slash::Undo => return Request::Send(Op::Undo),
+        Slash::Diff => return Request::Send(Op::Diff),
+        Slash::Clear => return Request::Clear,
+        Slash::Compact => return Request::Send(Op::Compact),
+        Slash::Resume(None) => match scope.store.list() {
+            Ok(list) => app.show_sessions(list, crate::sessions::unix_now()),
+            Err(e) => app.set_banner(
                 NoticeKind::Error,
                 format!(
                     "cannot list saved sessions in {}: {e}",
-                    ctl.store.dir().display()
+                    scope.store.dir().display()
                 ),
             ),
         },
-        Slash::Resume(Some(id)) => ctl.resume(&id),
-        Slash::Stats => info(ctl, stats(ctl)),
-        Slash::Trust => {
-            let root = ctl.workspace.root().to_path_buf();
-            match crate::commands::trust::record(
-                &ctl.config,
-                &root,
-                crate::config::TrustLevel::Trusted,
-            ) {
-                Ok(line) => info(
-                    ctl,
-                    format!("{line}; it takes effect when the session starts again"),
-                ),
-                Err(e) => ctl.app.set_banner(NoticeKind::Error, e),
-            }
+        Slash::Resume(Some(id)) => return Request::Resume(id),
+        Slash::Stats => {
+            let text = stats(app);
+            info(app, text);
         }
-        Slash::Quit => ctl.quit(),
+        Slash::Trust => match crate::commands::trust::record(
+            scope.config,
+            scope.root,
+            crate::config::TrustLevel::Trusted,
+        ) {
+            Ok(line) => info(
+                app,
+                format!("{line}; it takes effect when the session starts again"),
+            ),
+            Err(e) => app.set_banner(NoticeKind::Error, e),
+        },
+        Slash::Quit => return Request::Quit,
     }
+    Request::Nothing
 }
 
-fn info(ctl: &mut Controller, text: String) {
-    ctl.app.transcript.notice(NoticeKind::Info, text);
-    ctl.app.scroll = 0;
+/// Shows what the agent did for a slash command (undo, diff, compact); says whether `event`
+/// was one of those.
+pub fn show(app: &mut App, event: &AgentEvent) -> bool {
+    match event {
+        AgentEvent::Compacted {
+            elided,
+            before,
+            after,
+        } => {
+            let text = if *elided == 0 {
+                format!("nothing to compact: the conversation is about {before} tokens and its recent messages are kept whole")
+            } else {
+                format!(
+                    "compacted: {elided} old tool results elided, about {before} → {after} tokens"
+                )
+            };
+            app.transcript.notice(NoticeKind::Info, text);
+        }
+        AgentEvent::Undone {
+            restored,
+            deleted,
+            kept,
+        } => {
+            let mut text =
+                String::from("**Undone.** The files the last task changed are back:\n\n");
+            for path in restored {
+                text.push_str(&format!("- restored `{path}`\n"));
+            }
+            for path in deleted {
+                text.push_str(&format!("- deleted `{path}` (the task created it)\n"));
+            }
+            for (path, backup) in kept {
+                text.push_str(&format!(
+                    "- kept `{backup}`: your version of `{path}`, changed after the task\n"
+                ));
+            }
+            info(app, text);
+        }
+        AgentEvent::UndoRefused {
+            message,
+            nothing_to_undo: true,
+        } => app.set_banner(NoticeKind::Info, message.clone()),
+        AgentEvent::UndoRefused { message, .. } => {
+            app.transcript.notice(NoticeKind::Error, message.clone());
+        }
+        AgentEvent::RepoDiff { staged, unstaged } => {
+            if staged.is_empty() && unstaged.is_empty() {
+                app.set_banner(NoticeKind::Info, "no uncommitted changes in the repository");
+            }
+            for (what, diff) in [("Staged", staged), ("Unstaged", unstaged)] {
+                if !diff.is_empty() {
+                    info(app, format!("**{what} changes**"));
+                    app.transcript.push(Entry::Diff {
+                        path: String::new(),
+                        diff: diff.clone(),
+                    });
+                }
+            }
+        }
+        _ => return false,
+    }
+    true
+}
+
+fn info(app: &mut App, text: String) {
+    app.transcript.notice(NoticeKind::Info, text);
+    app.scroll = 0;
 }
 
 fn help() -> String {
@@ -93,8 +169,8 @@ fn help() -> String {
     text
 }
 
-fn model_list(ctl: &Controller) -> String {
-    let status = &ctl.app.status;
+fn model_list(app: &App, config: &Config) -> String {
+    let status = &app.status;
     let mut text = format!(
         "**Model:** {} ({} backend, context {})\n",
         if status.model.is_empty() {
@@ -111,7 +187,7 @@ fn model_list(ctl: &Controller) -> String {
             .context_limit
             .map_or("unknown".to_string(), |n| format!("{n} tokens"))
     );
-    let roots = ScanRoots::discover(vec![ctl.config.models.dir.clone()]);
+    let roots = ScanRoots::discover(vec![config.models.dir.clone()]);
     let found = discovery::scan(&roots);
     if found.is_empty() {
         text.push_str(
@@ -138,12 +214,12 @@ fn model_list(ctl: &Controller) -> String {
     text
 }
 
-fn switch_model(ctl: &mut Controller, name: &str) {
+fn switch_model(app: &mut App, config: &Config, current: &BackendFlags, name: &str) -> Request {
     let path = Path::new(name);
     let target = if path.exists() {
         path.to_path_buf()
     } else {
-        let roots = ScanRoots::discover(vec![ctl.config.models.dir.clone()]);
+        let roots = ScanRoots::discover(vec![config.models.dir.clone()]);
         let found = discovery::scan(&roots);
         match found.iter().find(|m| m.name == name).or_else(|| {
             let mut matching = found.iter().filter(|m| m.name.contains(name));
@@ -154,24 +230,23 @@ fn switch_model(ctl: &mut Controller, name: &str) {
         }) {
             Some(entry) => entry.path.clone(),
             None => {
-                ctl.app.set_banner(
+                app.set_banner(
                     NoticeKind::Error,
                     format!("no model `{name}`: /model lists the models found; a path to a .gguf file also works"),
                 );
-                return;
+                return Request::Nothing;
             }
         }
     };
-    let flags = BackendFlags {
+    Request::LoadBackend(BackendFlags {
         backend: Some(BackendChoice::Local),
         model: Some(target.display().to_string()),
-        ..ctl.options.backend.clone()
-    };
-    ctl.load_backend(flags);
+        ..current.clone()
+    })
 }
 
-fn route(ctl: &Controller) -> String {
-    match &ctl.app.status.route {
+fn route(app: &App) -> String {
+    match &app.status.route {
         Some(decision) => format!(
             "**Last route:** {decision}\n\nTier 0 rules answer one-call requests (tests, status, \
              diff, undo, files, symbols) with no model; the small model (`[models.small]`) \
@@ -185,84 +260,8 @@ fn route(ctl: &Controller) -> String {
     }
 }
 
-fn undo(ctl: &mut Controller) {
-    match undo_last(&ctl.config.dirs.data, ctl.workspace.root()) {
-        Ok(report) => {
-            let mut text =
-                String::from("**Undone.** The files the last task changed are back:\n\n");
-            let mut note = String::from(
-                "[The user undid your last task's changes with /undo; these files are back to \
-                 how they were before it:",
-            );
-            for path in &report.restored {
-                text.push_str(&format!("- restored `{}`\n", path.display()));
-                note.push_str(&format!(" {}", path.display()));
-            }
-            for path in &report.deleted {
-                text.push_str(&format!(
-                    "- deleted `{}` (the task created it)\n",
-                    path.display()
-                ));
-                note.push_str(&format!(" {} (deleted)", path.display()));
-            }
-            for kept in &report.backups {
-                text.push_str(&format!(
-                    "- kept `{}`: your version of `{}`, changed after the task\n",
-                    kept.backup.display(),
-                    kept.path.display()
-                ));
-            }
-            note.push_str(". Read them again before editing.]");
-            ctl.note = Some(note);
-            info(ctl, text);
-        }
-        Err(e @ UndoError::NothingToUndo { .. }) => {
-            ctl.app.set_banner(NoticeKind::Info, e.to_string());
-        }
-        Err(e) => ctl.app.transcript.notice(NoticeKind::Error, e.to_string()),
-    }
-}
-
-fn diff(ctl: &mut Controller) {
-    let ctx = ToolContext::new(ctl.workspace.clone());
-    let mut shown = false;
-    for staged in [true, false] {
-        let args = serde_json::json!({ "staged": staged });
-        // git_diff reads through libgit2 synchronously; the future is ready at once.
-        let result =
-            futures_util::FutureExt::now_or_never(crate::tools::git::GitDiff.run(args, &ctx));
-        match result {
-            Some(Ok(output)) => {
-                let changed = output
-                    .data
-                    .as_ref()
-                    .and_then(|d| d["files_changed"].as_u64())
-                    .unwrap_or(0);
-                if changed > 0 {
-                    let what = if staged { "Staged" } else { "Unstaged" };
-                    info(ctl, format!("**{what} changes**"));
-                    ctl.app.transcript.push(Entry::Diff {
-                        path: String::new(),
-                        diff: output.content,
-                    });
-                    shown = true;
-                }
-            }
-            Some(Err(e)) => {
-                ctl.app.set_banner(NoticeKind::Warning, e.to_string());
-                return;
-            }
-            None => {}
-        }
-    }
-    if !shown {
-        ctl.app
-            .set_banner(NoticeKind::Info, "no uncommitted changes in the repository");
-    }
-}
-
-fn stats(ctl: &Controller) -> String {
-    let status = &ctl.app.status;
+fn stats(app: &App) -> String {
+    let status = &app.status;
     let t = &status.totals;
     if t.turns == 0 {
         return "**Session stats:** no model turns yet.".to_string();
@@ -316,7 +315,7 @@ fn stats(ctl: &Controller) -> String {
             percent(f64::from(used), f64::from(limit))
         ));
     }
-    if matches!(ctl.app.phase, Phase::Running { .. }) {
+    if matches!(app.phase, Phase::Running { .. }) {
         text.push_str("\n(a task is running; its current turn is not counted yet)");
     }
     text

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use tokio::time::Instant;
 
-use crate::agent::{AgentCommand, AgentEvent, Decision};
+use crate::agent::{AgentEvent, Decision};
 use crate::sessions::SessionSummary;
 use crate::tools::Permission;
 use crate::tui::history::History;
@@ -93,8 +93,13 @@ impl Popup {
 pub enum Effect {
     /// Send this message to the agent as a new task.
     Start(String),
-    /// Pass a command (approval answer, cancel) to the running agent.
-    Command(AgentCommand),
+    /// The answer to an approval request.
+    Approve {
+        id: String,
+        decision: Decision,
+    },
+    /// Stop the running task.
+    Cancel,
     Slash(Slash),
     /// Restore the saved session with this id.
     Resume(String),
@@ -276,7 +281,7 @@ impl App {
                     return Vec::new();
                 }
                 if self.is_running() {
-                    return vec![Effect::Command(AgentCommand::Cancel)];
+                    return vec![Effect::Cancel];
                 }
                 self.banner = None;
                 return Vec::new();
@@ -354,7 +359,7 @@ impl App {
     fn interrupt(&mut self) -> Vec<Effect> {
         if self.is_running() {
             self.approval = None;
-            return vec![Effect::Command(AgentCommand::Cancel)];
+            return vec![Effect::Cancel];
         }
         if self.popup.is_some() {
             self.popup = None;
@@ -383,7 +388,7 @@ impl App {
             // Esc means stop, here as everywhere while a task runs.
             KeyCode::Esc => {
                 self.approval = None;
-                return vec![Effect::Command(AgentCommand::Cancel)];
+                return vec![Effect::Cancel];
             }
             KeyCode::Down | KeyCode::Char('j') => {
                 approval.scroll = approval.scroll.saturating_add(1);
@@ -405,7 +410,7 @@ impl App {
         };
         let id = approval.id.clone();
         self.approval = None;
-        vec![Effect::Command(AgentCommand::Approval { id, decision })]
+        vec![Effect::Approve { id, decision }]
     }
 
     /// Keys a menu takes: arrows move, Tab/Enter pick, Esc closes. `None`: not for a menu.

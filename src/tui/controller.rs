@@ -1,6 +1,6 @@
 //! The session at run time: loads the model in the background, hosts the agent, turns the
-//! app's effects into jobs and commands, saves the session as it goes, and runs the event
-//! loop that draws frames only when something changed.
+//! app's effects into `Op`s, saves the session as it goes, and runs the event loop that draws
+//! frames only when something changed.
 
 use std::io;
 use std::path::PathBuf;
@@ -11,21 +11,22 @@ use crossterm::event::Event;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::time::Instant;
 
-use crate::agent::host::{self, Compacted, ConversationChange, Job};
-use crate::agent::{Agent, AgentCommand, AgentEvent, AgentOptions, PermissionMode};
+use crate::agent::{host, AgentEvent, Op, PermissionMode};
 use crate::backend::ModelBackend;
+use crate::compose::agent::{coding_agent, CodingSetup};
 use crate::compose::backend::{open, BackendFlags};
 use crate::compose::routing::open_routing;
 use crate::config::{BackendChoice, Config};
 use crate::engine::options::ProgressFn;
-use crate::sessions::{Record, SessionStore, SessionWriter};
+use crate::sessions::{Record, Recorder, SessionStore, SessionWriter};
 use crate::tools::Workspace;
+use crate::tui::actions::{self, Request, Scope};
 use crate::tui::app::{App, Effect, Phase};
+use crate::tui::files;
 use crate::tui::frame::FrameScheduler;
 use crate::tui::history::History;
 use crate::tui::slash::Slash;
 use crate::tui::transcript::NoticeKind;
-use crate::tui::{actions, files};
 
 /// How often the activity line animates while a task runs.
 const ANIMATION: Duration = Duration::from_millis(100);
@@ -60,8 +61,6 @@ pub enum UiMsg {
     LoadProgress(f32),
     Loaded(Result<Arc<dyn ModelBackend>, String>),
     Files(Vec<String>),
-    Conversation(ConversationChange),
-    Compacted(Compacted),
     /// Something to tell the user from background work (e.g. why there is no small model).
     Notice(String),
     /// SIGTERM or SIGHUP: leave now, restoring the terminal.
@@ -71,23 +70,19 @@ pub enum UiMsg {
 /// The running session.
 pub struct Controller {
     pub app: App,
-    pub(crate) config: Config,
-    pub(crate) options: SessionOptions,
-    pub(crate) workspace: Workspace,
-    pub(crate) store: SessionStore,
+    config: Config,
+    options: SessionOptions,
+    workspace: Workspace,
+    store: SessionStore,
     writer: Option<SessionWriter>,
-    jobs: UnboundedSender<Job>,
-    jobs_rx: Option<UnboundedReceiver<Job>>,
-    commands: UnboundedSender<AgentCommand>,
-    commands_rx: Option<UnboundedReceiver<AgentCommand>>,
+    /// Everything the agent is asked, in order; the host reads it once the model is loaded.
+    ops: UnboundedSender<Op>,
+    ops_rx: Option<UnboundedReceiver<Op>>,
     agent_tx: UnboundedSender<AgentEvent>,
     agent_rx: UnboundedReceiver<AgentEvent>,
-    pub(crate) ui: UnboundedSender<UiMsg>,
+    ui: UnboundedSender<UiMsg>,
     ui_rx: UnboundedReceiver<UiMsg>,
-    /// Streamed answer text not yet saved (saved as one event per answer).
-    answer: String,
-    /// Told to the model with the next message (e.g. that the user undid its edits).
-    pub(crate) note: Option<String>,
+    recorder: Recorder,
     quit: bool,
 }
 
@@ -98,8 +93,7 @@ impl Controller {
         let workspace = Workspace::new(&root)?;
         let history = History::load(&config.dirs.data, workspace.root());
         let store = SessionStore::new(&config.dirs.data, workspace.root());
-        let (jobs, jobs_rx) = unbounded_channel();
-        let (commands, commands_rx) = unbounded_channel();
+        let (ops, ops_rx) = unbounded_channel();
         let (agent_tx, agent_rx) = unbounded_channel();
         let (ui, ui_rx) = unbounded_channel();
         let mut app = App::new(
@@ -120,18 +114,18 @@ impl Controller {
             workspace,
             store,
             writer: None,
-            jobs,
-            jobs_rx: Some(jobs_rx),
-            commands,
-            commands_rx: Some(commands_rx),
+            ops,
+            ops_rx: Some(ops_rx),
             agent_tx,
             agent_rx,
             ui,
             ui_rx,
-            answer: String::new(),
-            note: None,
+            recorder: Recorder::default(),
             quit: false,
         };
+        if let Some(notice) = controller.config.untrusted_notice() {
+            let _ = controller.ui.send(UiMsg::Notice(notice));
+        }
         let flags = controller.options.backend.clone();
         controller.load_backend(flags);
         controller.refresh_files();
@@ -185,7 +179,7 @@ impl Controller {
         }
         // Whatever still runs stops with the session.
         if self.app.is_running() {
-            let _ = self.commands.send(AgentCommand::Cancel);
+            self.send(Op::Cancel);
         }
         Ok(())
     }
@@ -202,7 +196,12 @@ impl Controller {
     }
 
     fn on_agent(&mut self, event: AgentEvent) {
-        self.save_event(&event);
+        for record in self.recorder.records(&event) {
+            self.save(&record);
+        }
+        if actions::show(&mut self.app, &event) {
+            return;
+        }
         let finished = matches!(event, AgentEvent::Finished { .. });
         let effects = self.app.on_agent(&event);
         if finished {
@@ -220,7 +219,7 @@ impl Controller {
             }
             UiMsg::Loaded(Ok(backend)) => self.loaded(backend),
             // A failed switch keeps the model that was working.
-            UiMsg::Loaded(Err(message)) if self.jobs_rx.is_none() => {
+            UiMsg::Loaded(Err(message)) if self.ops_rx.is_none() => {
                 self.app.phase = Phase::Idle;
                 self.app.transcript.notice(
                     NoticeKind::Error,
@@ -237,18 +236,6 @@ impl Controller {
             }
             UiMsg::Files(list) => self.app.files = list,
             UiMsg::Notice(text) => self.app.transcript.notice(NoticeKind::Info, text),
-            UiMsg::Conversation(change) => self.save_conversation(change),
-            UiMsg::Compacted(c) => {
-                let text = if c.elided == 0 {
-                    format!("nothing to compact: the conversation is about {} tokens and its recent messages are kept whole", c.before)
-                } else {
-                    format!(
-                        "compacted: {} old tool results elided, about {} → {} tokens",
-                        c.elided, c.before, c.after
-                    )
-                };
-                self.app.transcript.notice(NoticeKind::Info, text);
-            }
             UiMsg::Terminate => self.quit = true,
         }
     }
@@ -258,15 +245,10 @@ impl Controller {
             match effect {
                 Effect::Start(text) => {
                     self.save(&Record::User { text: text.clone() });
-                    let message = match self.note.take() {
-                        Some(note) => format!("{note}\n\n{text}"),
-                        None => text,
-                    };
-                    let _ = self.jobs.send(Job::Task(message));
+                    self.send(Op::Task(text));
                 }
-                Effect::Command(command) => {
-                    let _ = self.commands.send(command);
-                }
+                Effect::Approve { id, decision } => self.send(Op::Approval { id, decision }),
+                Effect::Cancel => self.send(Op::Cancel),
                 Effect::Slash(command) => self.slash(command),
                 Effect::Resume(id) => self.resume(&id),
                 Effect::Quit => self.quit = true,
@@ -275,7 +257,7 @@ impl Controller {
     }
 
     /// Opens a backend in the background; the loop hears `LoadProgress` and `Loaded`.
-    pub(crate) fn load_backend(&mut self, flags: BackendFlags) {
+    fn load_backend(&mut self, flags: BackendFlags) {
         let what = match (&flags.backend, &flags.model) {
             (_, Some(model)) => format!("loading {model}"),
             (Some(BackendChoice::Scripted(path)), None) => format!("loading {}", path.display()),
@@ -301,10 +283,10 @@ impl Controller {
         let kind = backend.kind();
         let model = backend.model_name();
         let context = backend.context_length();
-        if let (Some(jobs_rx), Some(commands_rx)) = (self.jobs_rx.take(), self.commands_rx.take()) {
-            self.start_host(backend, jobs_rx, commands_rx);
+        if let Some(ops) = self.ops_rx.take() {
+            self.start_host(backend, ops);
         } else {
-            let _ = self.jobs.send(Job::SetBackend(backend));
+            self.send(Op::SetBackend(backend));
             self.app.transcript.notice(
                 NoticeKind::Info,
                 format!("now talking to **{model}** ({kind})"),
@@ -314,63 +296,32 @@ impl Controller {
         self.apply(effects);
     }
 
-    fn start_host(
-        &mut self,
-        backend: Arc<dyn ModelBackend>,
-        jobs: UnboundedReceiver<Job>,
-        commands: UnboundedReceiver<AgentCommand>,
-    ) {
-        let ctx = crate::compose::agent::tool_context(
+    fn start_host(&mut self, backend: Arc<dyn ModelBackend>, ops: UnboundedReceiver<Op>) {
+        let (agent, notices) = coding_agent(
             &self.config,
             self.workspace.clone(),
-            crate::compose::agent::ToolSetup {
-                test_command: self.options.test_command.clone(),
-                journal: None,
-                output_limit: 16 * 1024,
-                cancel: crate::cancel::CancelFlag::new(),
-            },
-        );
-        let options = AgentOptions {
-            mode: self.options.mode,
-            max_turns: self
-                .options
-                .max_turns
-                .unwrap_or(self.config.agent.max_turns)
-                .max(1),
-            max_tokens: 4096,
-            temperature: 0.0,
-            interactive: true,
-            cwd: self.options.cwd.clone(),
-            system_prompt: None,
-            answer_schema: None,
-        };
-        let untrusted = self.config.untrusted_notice();
-        let started = crate::compose::agent::start_notices(&ctx, backend.as_ref());
-        for notice in untrusted.into_iter().chain(started) {
-            let _ = self.ui.send(UiMsg::Notice(notice));
-        }
-        let agent = Agent::new(
             Arc::clone(&backend),
-            crate::tools::all(),
-            ctx,
-            options,
+            CodingSetup {
+                mode: self.options.mode,
+                max_turns: self.options.max_turns,
+                test_command: self.options.test_command.clone(),
+                interactive: true,
+                cwd: self.options.cwd.clone(),
+                answer_schema: None,
+            },
             self.agent_tx.clone(),
         );
-        let (changes_tx, mut changes_rx) = unbounded_channel();
-        let ui = self.ui.clone();
-        tokio::spawn(async move {
-            while let Some(change) = changes_rx.recv().await {
-                let _ = ui.send(UiMsg::Conversation(change));
-            }
-        });
+        for notice in notices {
+            let _ = self.ui.send(UiMsg::Notice(notice));
+        }
         let data_dir = Some(self.config.dirs.data.clone());
         let (config, flags, ui) = (
             self.config.clone(),
             self.options.backend.clone(),
             self.ui.clone(),
         );
-        // The small model loads in the background; messages sent meanwhile wait in the job
-        // queue, which the host only reads once it has the agent.
+        // The small model loads in the background; messages sent meanwhile wait in the
+        // operation queue, which the host only reads once it has the agent.
         tokio::spawn(async move {
             let opened = tokio::task::spawn_blocking(move || {
                 open_routing(
@@ -391,7 +342,7 @@ impl Controller {
                 }
                 Err(_) => agent,
             };
-            host::serve(agent, jobs, commands, changes_tx, data_dir).await;
+            host::serve(agent, ops, data_dir).await;
         });
     }
 
@@ -404,17 +355,31 @@ impl Controller {
         });
     }
 
-    pub(crate) fn send_job(&self, job: Job) {
-        let _ = self.jobs.send(job);
+    fn send(&self, op: Op) {
+        let _ = self.ops.send(op);
     }
 
-    pub(crate) fn slash(&mut self, command: Slash) {
-        actions::run(self, command);
+    fn slash(&mut self, command: Slash) {
+        let scope = Scope {
+            app: &mut self.app,
+            config: &self.config,
+            backend: &self.options.backend,
+            root: self.workspace.root(),
+            store: &self.store,
+        };
+        match actions::run(scope, command) {
+            Request::Nothing => {}
+            Request::Send(op) => self.send(op),
+            Request::Clear => self.clear(),
+            Request::Resume(id) => self.resume(&id),
+            Request::LoadBackend(flags) => self.load_backend(flags),
+            Request::Quit => self.quit = true,
+        }
     }
 
     /// Restores a saved session: its transcript on screen, its conversation in the agent,
     /// and later messages appended to the same file.
-    pub(crate) fn resume(&mut self, id: &str) {
+    fn resume(&mut self, id: &str) {
         self.app.popup = None;
         let saved = match self.store.load(id) {
             Ok(saved) => saved,
@@ -457,7 +422,7 @@ impl Controller {
             text.push_str(&format!(" ({} damaged lines skipped)", saved.skipped_lines));
         }
         self.app.transcript.notice(NoticeKind::Info, text);
-        self.send_job(Job::Restore(messages));
+        self.send(Op::Restore(messages));
         self.writer = match self.store.append_to(&saved.id) {
             Ok(writer) => Some(writer),
             Err(e) => {
@@ -472,44 +437,16 @@ impl Controller {
     }
 
     /// `/clear`: a new conversation in a new session file.
-    pub(crate) fn clear(&mut self) {
-        self.send_job(Job::Clear);
+    fn clear(&mut self) {
+        self.send(Op::Clear);
         self.app.transcript.clear();
         self.writer = None;
-        self.note = None;
+        self.recorder = Recorder::default();
+        self.app.transcript.notice(
+            NoticeKind::Info,
+            "New conversation. The previous one is saved: `/resume` lists it.",
+        );
         self.app.scroll = 0;
-    }
-
-    fn save_event(&mut self, event: &AgentEvent) {
-        match event {
-            AgentEvent::TokenStream { text } => {
-                self.answer.push_str(text);
-                return;
-            }
-            // Not part of what a resumed transcript shows.
-            AgentEvent::TurnStarted { .. } | AgentEvent::ApprovalNeeded { .. } => return,
-            _ => {}
-        }
-        if !self.answer.is_empty() {
-            let text = std::mem::take(&mut self.answer);
-            self.save(&Record::Event {
-                event: AgentEvent::TokenStream { text },
-            });
-        }
-        self.save(&Record::Event {
-            event: event.clone(),
-        });
-    }
-
-    fn save_conversation(&mut self, change: ConversationChange) {
-        match change {
-            ConversationChange::Appended(messages) => {
-                for message in messages {
-                    self.save(&Record::Message { message });
-                }
-            }
-            ConversationChange::Replaced(messages) => self.save(&Record::Messages { messages }),
-        }
     }
 
     /// Appends to the session file, creating it on the first record worth keeping. A
@@ -545,11 +482,6 @@ impl Controller {
                 self.writer = None;
             }
         }
-    }
-
-    /// Leaves the loop after the current event.
-    pub(crate) fn quit(&mut self) {
-        self.quit = true;
     }
 }
 

@@ -30,34 +30,32 @@ use crate::config::Config;
 use crate::tools::run_lock::{Holder, RunLock};
 use controller::{Controller, UiMsg};
 
-/// Runs the interactive session until the user quits; returns the exit status (0, or 1
-/// when the terminal could not be used, 2 for a bad workspace).
-pub fn run(options: SessionOptions, config: Config) -> u8 {
+/// Why the session could not run, or ended on an error.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionFailure {
+    /// It cannot start here: no terminal, another session holds the repository.
+    #[error("{0}")]
+    Usage(String),
+    /// The terminal or the runtime failed.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Runs the interactive session until the user quits.
+pub fn run(options: SessionOptions, config: Config) -> Result<(), SessionFailure> {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
-        eprintln!(
-            "lode: the interactive session needs a terminal; for scripts and pipes use `lode run \"task\"`"
-        );
-        return 2;
+        return Err(SessionFailure::Usage(
+            "the interactive session needs a terminal; for scripts and pipes use `lode run \"task\"`".into(),
+        ));
     }
     let root = crate::exec::repo_root(&options.cwd);
-    let _one_session = match RunLock::acquire(&config.dirs.data, &root, Holder::Session) {
-        Ok(lock) => lock,
-        Err(e) => {
-            eprintln!("lode: {e}");
-            return 2;
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let _one_session = RunLock::acquire(&config.dirs.data, &root, Holder::Session)
+        .map_err(|e| SessionFailure::Usage(e.to_string()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("lode: cannot start the async runtime: {e}");
-            return 1;
-        }
-    };
+        .map_err(|e| SessionFailure::Failed(format!("cannot start the async runtime: {e}")))?;
     let result = runtime.block_on(async move {
         let mut controller = Controller::new(options, config).map_err(|e| {
             std::io::Error::new(
@@ -88,13 +86,7 @@ pub fn run(options: SessionOptions, config: Config) -> u8 {
     });
     // A tool still running (a test command) must not keep the process alive.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
-    match result {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("lode: {e}");
-            1
-        }
-    }
+    result.map_err(|e| SessionFailure::Failed(e.to_string()))
 }
 
 /// SIGTERM and SIGHUP end the session the way /quit does, so the terminal is restored.

@@ -154,7 +154,7 @@ impl Transcript {
     /// statistics, approval requests) change nothing.
     pub fn apply(&mut self, event: &AgentEvent) {
         match event {
-            AgentEvent::TokenStream { text } => {
+            AgentEvent::TokenStream { text, .. } => {
                 if self.answer_open {
                     let last = self.entries.len() - 1;
                     if let Some(Entry::Assistant(answer)) = self.entries.last_mut() {
@@ -269,9 +269,16 @@ impl Transcript {
                     },
                 });
             }
+            AgentEvent::TextEnded { .. } => self.answer_open = false,
+            // Not part of the transcript, or shown by the slash command that asked for them.
             AgentEvent::TurnStarted { .. }
             | AgentEvent::TurnStats { .. }
-            | AgentEvent::ApprovalNeeded { .. } => {}
+            | AgentEvent::ApprovalNeeded { .. }
+            | AgentEvent::Conversation { .. }
+            | AgentEvent::Compacted { .. }
+            | AgentEvent::Undone { .. }
+            | AgentEvent::UndoRefused { .. }
+            | AgentEvent::RepoDiff { .. } => {}
         }
     }
 

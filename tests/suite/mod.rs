@@ -14,6 +14,7 @@ pub mod engine;
 pub mod fallback;
 pub mod mtp;
 pub mod openai;
+pub mod protocol;
 pub mod real_models;
 pub mod review;
 pub mod router_classify;

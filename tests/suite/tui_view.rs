@@ -119,7 +119,10 @@ fn streaming_answer() {
         " instead of adding:\n\n```rust\npub fn add(a: i32, b: i32) -> i32 {\n",
         "    a - b\n",
     ] {
-        app.on_agent(&AgentEvent::TokenStream { text: chunk.into() });
+        app.on_agent(&AgentEvent::TokenStream {
+            turn: 1,
+            text: chunk.into(),
+        });
     }
     assert_snapshot!(screen(&app, 80, 20));
 }
@@ -200,10 +203,10 @@ fn diff_approval() {
     let effects = app.on_key(key(KeyCode::Char('y')));
     assert_eq!(
         effects,
-        vec![Effect::Command(lode::agent::AgentCommand::Approval {
+        vec![Effect::Approve {
             id: "c3".into(),
             decision: lode::agent::Decision::Approve,
-        })]
+        }]
     );
     assert!(app.approval.is_none());
 }
@@ -241,6 +244,7 @@ fn status_bar_reports_speed_cache_drafts_and_context() {
         &mut app,
         vec![
             AgentEvent::TokenStream {
+                turn: 1,
                 text: "It adds and multiplies.".into(),
             },
             AgentEvent::TurnStats {
@@ -339,6 +343,7 @@ fn a_whole_task_at_80_by_24() {
         &mut app,
         vec![
             AgentEvent::TokenStream {
+                turn: 1,
                 text: "I'll run the tests first.".into(),
             },
             tool("c1", "run_tests", serde_json::json!({})),
@@ -365,6 +370,7 @@ fn a_whole_task_at_80_by_24() {
                 success: true,
             },
             AgentEvent::TokenStream {
+                turn: 1,
                 text: "Fixed: `add` subtracted. Both tests pass.".into(),
             },
             AgentEvent::Finished {
@@ -395,10 +401,7 @@ fn messages_typed_during_a_task_wait_in_a_queue() {
 fn ctrl_c_interrupts_a_task_then_quits_only_when_pressed_twice_idle() {
     let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
     let mut app = running("fix it");
-    assert_eq!(
-        app.on_key(ctrl_c),
-        vec![Effect::Command(lode::agent::AgentCommand::Cancel)]
-    );
+    assert_eq!(app.on_key(ctrl_c), vec![Effect::Cancel]);
     app.on_agent(&AgentEvent::Finished {
         outcome: Outcome::Cancelled,
         message: "cancelled".into(),
@@ -431,6 +434,7 @@ fn scrolling_stops_at_the_first_line_and_returns_to_the_bottom() {
     let mut app = running("count");
     for i in 0..60 {
         app.on_agent(&AgentEvent::TokenStream {
+            turn: 1,
             text: format!("line {i}\n\n"),
         });
     }
@@ -450,8 +454,5 @@ fn scrolling_stops_at_the_first_line_and_returns_to_the_bottom() {
         "Esc first scrolls back"
     );
     assert_eq!(screen(&app, 60, 12), bottom);
-    assert_eq!(
-        app.on_key(key(KeyCode::Esc)),
-        vec![Effect::Command(lode::agent::AgentCommand::Cancel)]
-    );
+    assert_eq!(app.on_key(key(KeyCode::Esc)), vec![Effect::Cancel]);
 }
