@@ -248,12 +248,12 @@ fn open_session(
     }
 }
 
-/// The model (with its fallback) and the router, with a progress bar while the model loads;
-/// the note says why there is no small model, when there is none.
-fn open_models(
-    options: &RunOptions,
-    config: &Config,
-) -> Result<(Arc<dyn ModelBackend>, crate::agent::Routing, Option<String>), RunError> {
+/// The model (with its fallback), the router, and why there is no small model when there is
+/// none.
+type Models = (Arc<dyn ModelBackend>, crate::agent::Routing, Option<String>);
+
+/// Opens the models, with a progress bar while the model loads.
+fn open_models(options: &RunOptions, config: &Config) -> Result<Models, RunError> {
     let progress = crate::commands::progress_bar("loading model");
     let backend = open(&options.backend, config, progress).map_err(|e| match e {
         OpenError::NoModel(m) => RunError::NoModel(m),
