@@ -103,3 +103,21 @@ pub fn output(cmd: &mut Command) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+struct FakeEnv(HashMap<&'static str, String>);
+
+impl lode::config::Env for FakeEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        self.0.get(name).cloned()
+    }
+}
+
+/// The configuration lode loads with its config, cache and data directories under `home`
+/// and no other variable set.
+pub fn config_in(home: &Path) -> lode::config::Config {
+    let mut vars = HashMap::new();
+    vars.insert("LODE_CONFIG_DIR", home.join("config").display().to_string());
+    vars.insert("LODE_CACHE_DIR", home.join("cache").display().to_string());
+    vars.insert("LODE_DATA_DIR", home.join("data").display().to_string());
+    lode::config::Config::load(home, &FakeEnv(vars)).unwrap()
+}

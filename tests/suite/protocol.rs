@@ -2,32 +2,15 @@
 //! The scripted model edits a real file through the real tools; undo, diff and compact go
 //! through the same operation channel, in order, and approvals reach a running task.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use super::common::config_in;
 use lode::agent::{AgentEvent, ConversationChange, Decision, Op, PermissionMode};
 use lode::backend::scripted::ScriptedBackend;
 use lode::compose::agent::{coding_agent, CodingSetup};
-use lode::config::{Config, Env};
 use lode::tools::Workspace;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
-
-struct FakeEnv(HashMap<&'static str, String>);
-
-impl Env for FakeEnv {
-    fn var(&self, name: &str) -> Option<String> {
-        self.0.get(name).cloned()
-    }
-}
-
-fn config(home: &Path) -> Config {
-    let mut vars = HashMap::new();
-    vars.insert("LODE_CONFIG_DIR", home.join("config").display().to_string());
-    vars.insert("LODE_CACHE_DIR", home.join("cache").display().to_string());
-    vars.insert("LODE_DATA_DIR", home.join("data").display().to_string());
-    Config::load(home, &FakeEnv(vars)).unwrap()
-}
 
 /// A hosted coding agent over a fresh repository with `notes.txt`, whose model plays `turns`.
 fn hosted(
@@ -44,7 +27,7 @@ fn hosted(
     std::fs::write(repo.join("notes.txt"), "one\n").unwrap();
     let script = home.join("script.json");
     std::fs::write(&script, serde_json::json!({ "turns": turns }).to_string()).unwrap();
-    let config = config(home);
+    let config = config_in(home);
     let backend = Arc::new(ScriptedBackend::load(&script).unwrap());
     let (events_tx, events) = unbounded_channel();
     let (agent, _notices) = coding_agent(

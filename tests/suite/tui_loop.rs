@@ -3,33 +3,17 @@
 //! nothing at all.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
+use super::common::config_in;
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use lode::compose::backend::BackendFlags;
-use lode::config::{BackendChoice, Config, Env};
+use lode::config::BackendChoice;
 use lode::tui::controller::Controller;
 use lode::tui::{Resume, SessionOptions};
 use tokio::sync::mpsc::unbounded_channel;
 use tokio::time::Instant;
-
-struct FakeEnv(HashMap<&'static str, String>);
-
-impl Env for FakeEnv {
-    fn var(&self, name: &str) -> Option<String> {
-        self.0.get(name).cloned()
-    }
-}
-
-fn config(home: &Path) -> Config {
-    let mut vars = HashMap::new();
-    vars.insert("LODE_CONFIG_DIR", home.join("config").display().to_string());
-    vars.insert("LODE_CACHE_DIR", home.join("cache").display().to_string());
-    vars.insert("LODE_DATA_DIR", home.join("data").display().to_string());
-    Config::load(home, &FakeEnv(vars)).unwrap()
-}
 
 /// A workspace and a script whose one answer streams `words` words, 1 ms apart.
 fn session(home: &Path, words: usize) -> SessionOptions {
@@ -64,7 +48,8 @@ type Frames = RefCell<Vec<(Instant, bool)>>;
 #[tokio::test(start_paused = true)]
 async fn frames_are_coalesced_while_streaming_and_stop_when_idle() {
     let home = tempfile::tempdir().unwrap();
-    let mut controller = Controller::new(session(home.path(), 1000), config(home.path())).unwrap();
+    let mut controller =
+        Controller::new(session(home.path(), 1000), config_in(home.path())).unwrap();
     let (keys, terminal) = unbounded_channel();
     let frames: Frames = RefCell::new(Vec::new());
     let start = Instant::now();
@@ -123,7 +108,7 @@ async fn one_session(
     message: Option<&str>,
     secs: u64,
 ) -> Controller {
-    let mut controller = Controller::new(options, config(home)).unwrap();
+    let mut controller = Controller::new(options, config_in(home)).unwrap();
     let (keys, terminal) = unbounded_channel();
     let script = async {
         tokio::time::sleep(Duration::from_millis(200)).await;
