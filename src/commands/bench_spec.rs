@@ -17,9 +17,11 @@ use crate::commands::bench::default_model;
 use crate::commands::{load_options, CommandError};
 use crate::config::{Config, ConfigError, Dirs, Env, ProcessEnv, SpecChoice, SpeculationSettings};
 use crate::config_edit::{basic_string, upsert_table};
+use crate::engine::spec_policy::MAX_DRAFT;
+use crate::engine::template::RenderOptions;
 use crate::engine::{
     Calibration, DraftLength, Engine, EngineConfig, GenerateRequest, GenerationResult, LoadOptions,
-    ModelInfo, Speculation,
+    ModelInfo, Prompt, Speculation,
 };
 
 /// The text every configuration continues: code, the kind of text lode generates.
@@ -41,6 +43,47 @@ mod tests {\n\
     #[test]\n\
     fn counts_words() {\n";
 
+/// A file the copy workload repeats: what an agent does when it rewrites a file it read.
+const COPY_SOURCE: &str = include_str!("bench_spec/copy_source.rs.txt");
+
+/// What each configuration generates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Workload {
+    /// Continue [`PROMPT`]: new code, where only a model drafter can guess.
+    Code,
+    /// Repeat [`COPY_SOURCE`], asked for in a chat turn: text the session already holds.
+    Copy,
+}
+
+impl Workload {
+    const ALL: [Workload; 2] = [Workload::Code, Workload::Copy];
+
+    fn name(self) -> &'static str {
+        match self {
+            Workload::Code => "code",
+            Workload::Copy => "copy",
+        }
+    }
+
+    fn prompt(self) -> Prompt {
+        match self {
+            Workload::Code => Prompt::Text(PROMPT.to_string()),
+            Workload::Copy => Prompt::Chat {
+                messages: vec![serde_json::json!({
+                    "role": "user",
+                    "content": format!(
+                        "Repeat this file exactly, with no comment:\n\n```rust\n{COPY_SOURCE}```"
+                    ),
+                })],
+                options: RenderOptions {
+                    add_generation_prompt: true,
+                    ..RenderOptions::default()
+                },
+            },
+        }
+    }
+}
+
 /// Repetitions of each calibration measurement.
 const CALIBRATION_REPS: usize = 5;
 
@@ -55,7 +98,8 @@ pub struct SpecBenchReport {
     pub calibration: Calibration,
     /// `off` first; empty when the model has no drafter.
     pub configurations: Vec<SpecResult>,
-    /// The label of the fastest configuration, `off` included; absent without a drafter.
+    /// The label of the fastest configuration over all workloads (geometric mean of its
+    /// ratios to `off`), `off` included.
     pub best: Option<String>,
     /// The config file the best policy was written to (`--save`).
     pub saved: Option<PathBuf>,
@@ -64,8 +108,10 @@ pub struct SpecBenchReport {
 /// One configuration's figures, medians over `--repeat` runs.
 #[derive(Debug, Serialize)]
 pub struct SpecResult {
-    /// `off`, `mtp k=3`, `draft adaptive ≤4`, …
+    /// `off`, `mtp k=3`, `draft adaptive ≤4`, `ngram adaptive ≤16`, …
     pub label: String,
+    /// What was generated: `code` (continuing new code) or `copy` (repeating a file).
+    pub workload: String,
     pub mode: SpecChoice,
     /// The fixed draft length; `null` for `off` and adaptive.
     pub draft_len: Option<u32>,
@@ -108,8 +154,9 @@ pub fn run(args: &BenchArgs, config: &Config, out: &mut dyn Write) -> Result<(),
     if model_args.model.is_none() && config.models.large.is_none() && config.model.is_none() {
         model_args.model = Some(default_model(config, args.json, out)?);
     }
-    // Every byte of the prompt is at most one token, plus BOS.
-    let needed = u32::try_from(PROMPT.len()).unwrap_or(u32::MAX) + 1 + args.decode_tokens + 64;
+    // Every byte of a prompt is at most one token, plus BOS and the chat template's own.
+    let longest = PROMPT.len().max(COPY_SOURCE.len() + 256);
+    let needed = u32::try_from(longest).unwrap_or(u32::MAX) + 1 + args.decode_tokens + 64;
     model_args.ctx_size = model_args.ctx_size.or(Some(needed));
     let options = || -> Result<LoadOptions, CommandError> {
         let mut options = load_options(&model_args, config)?;
@@ -144,39 +191,47 @@ pub fn run(args: &BenchArgs, config: &Config, out: &mut dyn Write) -> Result<(),
         best: None,
         saved: None,
     };
-    let Some(drafter) = drafter else {
-        let mut why = no_drafter(&info);
-        if args.save {
-            why.push_str("; nothing saved");
-        }
-        return print(&report, Some(why), args.json, out);
-    };
+    let why_no_model_drafter = drafter.is_none().then(|| no_drafter(&info));
     // The adaptive policy starts from this machine's costs, as it will with a saved policy.
     let mut seeded = options()?;
     seeded.spec_costs = Some(report.calibration.costs.clone());
     engine.blocking_load(seeded)?;
 
     let candidates = candidates(drafter, args.draft_max);
-    let mut runs: Vec<Runs> = candidates
+    let cells: Vec<(Workload, &Candidate)> = Workload::ALL
+        .iter()
+        .flat_map(|&w| candidates.iter().map(move |c| (w, c)))
+        .collect();
+    let mut runs: Vec<Runs> = cells
         .iter()
         .map(|_| Runs {
             same_output: true,
             ..Runs::default()
         })
         .collect();
-    let mut reference: Option<Vec<i32>> = None;
+    let mut reference: Vec<Option<Vec<i32>>> = vec![None; Workload::ALL.len()];
     for round in 0..args.repeat.max(1) {
         let mut off_tps = 0.0;
-        for (i, candidate) in candidates.iter().enumerate() {
+        for (i, &(workload, candidate)) in cells.iter().enumerate() {
             let session = format!("spec-{round}-{i}");
-            let done = generate(&engine, &session, candidate.speculation, args.decode_tokens);
+            let done = generate(
+                &engine,
+                &session,
+                workload,
+                candidate.speculation,
+                args.decode_tokens,
+            );
             engine.blocking_drop_session(session)?;
             let done = done?;
             let tps = done.stats.decode_tps();
             if candidate.mode == SpecChoice::Off {
                 off_tps = tps;
             }
-            let reference = reference.get_or_insert_with(|| done.tokens.clone());
+            let slot = Workload::ALL
+                .iter()
+                .position(|&w| w == workload)
+                .unwrap_or(0);
+            let reference = reference[slot].get_or_insert_with(|| done.tokens.clone());
             let r = &mut runs[i];
             r.tps.push(tps);
             r.ratios
@@ -187,11 +242,12 @@ pub fn run(args: &BenchArgs, config: &Config, out: &mut dyn Write) -> Result<(),
             r.spec_mode = done.stats.spec_mode;
         }
     }
-    report.configurations = candidates
+    report.configurations = cells
         .into_iter()
         .zip(runs)
-        .map(|(c, r)| SpecResult {
-            label: c.label,
+        .map(|((workload, c), r)| SpecResult {
+            label: c.label.clone(),
+            workload: workload.name().to_string(),
             mode: c.mode,
             draft_len: c.draft_len,
             adaptive: matches!(
@@ -199,6 +255,8 @@ pub fn run(args: &BenchArgs, config: &Config, out: &mut dyn Write) -> Result<(),
                 Speculation::Mtp {
                     length: DraftLength::Adaptive { .. }
                 } | Speculation::Draft {
+                    length: DraftLength::Adaptive { .. }
+                } | Speculation::Ngram {
                     length: DraftLength::Adaptive { .. }
                 }
             ),
@@ -211,11 +269,11 @@ pub fn run(args: &BenchArgs, config: &Config, out: &mut dyn Write) -> Result<(),
         })
         .collect();
     let best = best(&report.configurations);
-    report.best = best.map(|b| b.label.clone());
-    let mut saved_line = None;
-    if let (true, Some(best)) = (args.save, best) {
+    report.best = best.as_ref().map(|b| b.0.label.clone());
+    let mut saved_line = why_no_model_drafter;
+    if let (true, Some((best, ratio))) = (args.save, best) {
         let path = config.dirs.config.join("config.toml");
-        let policy = save(&path, &key, best, &report, args.draft_max)?;
+        let policy = save(&path, &key, best, ratio, &report, args.draft_max)?;
         check_saved(config, &path, &key)?;
         saved_line = Some(format!("saved to {}: {policy}", path.display()));
         report.saved = Some(path);
@@ -223,33 +281,48 @@ pub fn run(args: &BenchArgs, config: &Config, out: &mut dyn Write) -> Result<(),
     print(&report, saved_line, args.json, out)
 }
 
-/// `off`, then the drafter at each fixed length up to `max`, then adaptive up to `max`.
-fn candidates(drafter: SpecChoice, max: u32) -> Vec<Candidate> {
-    let name = match drafter {
-        SpecChoice::Mtp => "mtp",
-        _ => "draft",
-    };
-    let speculation = |length| match drafter {
-        SpecChoice::Mtp => Speculation::Mtp { length },
-        _ => Speculation::Draft { length },
-    };
+/// `off`; the model drafter (if any) at each fixed length up to `max`, then adaptive up to
+/// `max`; n-gram lookup at its longest fixed length (its ceiling) and adaptive.
+fn candidates(drafter: Option<SpecChoice>, max: u32) -> Vec<Candidate> {
     let mut all = vec![Candidate {
         label: "off".to_string(),
         mode: SpecChoice::Off,
         draft_len: None,
         speculation: Speculation::Off,
     }];
-    all.extend((1..=max).map(|n| Candidate {
-        label: format!("{name} k={n}"),
-        mode: drafter,
-        draft_len: Some(n),
-        speculation: speculation(DraftLength::Fixed { n }),
-    }));
+    if let Some(drafter) = drafter {
+        let name = mode_name(drafter);
+        let speculation = |length| match drafter {
+            SpecChoice::Mtp => Speculation::Mtp { length },
+            _ => Speculation::Draft { length },
+        };
+        all.extend((1..=max).map(|n| Candidate {
+            label: format!("{name} k={n}"),
+            mode: drafter,
+            draft_len: Some(n),
+            speculation: speculation(DraftLength::Fixed { n }),
+        }));
+        all.push(Candidate {
+            label: format!("{name} adaptive ≤{max}"),
+            mode: drafter,
+            draft_len: None,
+            speculation: speculation(DraftLength::Adaptive { max }),
+        });
+    }
+    let longest = u32::try_from(MAX_DRAFT).unwrap_or(u32::MAX);
     all.push(Candidate {
-        label: format!("{name} adaptive ≤{max}"),
-        mode: drafter,
+        label: format!("ngram k={longest}"),
+        mode: SpecChoice::Ngram,
+        draft_len: Some(longest),
+        speculation: Speculation::Ngram {
+            length: DraftLength::Fixed { n: longest },
+        },
+    });
+    all.push(Candidate {
+        label: format!("ngram adaptive ≤{longest}"),
+        mode: SpecChoice::Ngram,
         draft_len: None,
-        speculation: speculation(DraftLength::Adaptive { max }),
+        speculation: Speculation::ngram(DraftLength::Adaptive { max: longest }),
     });
     all
 }
@@ -258,10 +331,12 @@ fn candidates(drafter: SpecChoice, max: u32) -> Vec<Candidate> {
 fn generate(
     engine: &Engine,
     session: &str,
+    workload: Workload,
     speculation: Speculation,
     tokens: u32,
 ) -> Result<GenerationResult, CommandError> {
-    let mut request = GenerateRequest::text(PROMPT, tokens);
+    let mut request = GenerateRequest::text("", tokens);
+    request.prompt = workload.prompt();
     request.session = session.to_string();
     request.stop_at_eog = false;
     request.disk_cache = false;
@@ -269,26 +344,36 @@ fn generate(
     Ok(engine.generate(request)?.blocking_complete(|_| {})?)
 }
 
-/// The fastest configuration; on a tie the earlier one (`off` before any drafting).
-fn best(results: &[SpecResult]) -> Option<&SpecResult> {
-    results
-        .iter()
-        .fold(None, |best: Option<&SpecResult>, r| match best {
-            Some(b) if b.decode_tps >= r.decode_tps => Some(b),
-            _ => Some(r),
-        })
+/// The configuration with the best geometric mean of its ratios to `off` over the workloads,
+/// and that mean; on a tie the earlier one (`off` before any drafting).
+fn best(results: &[SpecResult]) -> Option<(&SpecResult, f64)> {
+    let mean = |label: &str| {
+        let ratios: Vec<f64> = results
+            .iter()
+            .filter(|r| r.label == label)
+            .map(|r| r.ratio.max(1e-9).ln())
+            .collect();
+        (ratios.iter().sum::<f64>() / ratios.len().max(1) as f64).exp()
+    };
+    results.iter().map(|r| (r, mean(&r.label))).fold(
+        None,
+        |best: Option<(&SpecResult, f64)>, (r, m)| match best {
+            Some(b) if b.1 >= m => Some(b),
+            _ => Some((r, m)),
+        },
+    )
 }
 
 /// Why there is nothing to sweep.
 fn no_drafter(info: &ModelInfo) -> String {
     match &info.draft {
         Some(draft) => format!(
-            "no drafter: `{}` has no MTP layers and the draft model `{draft}` cannot draft for \
-             it (a draft model needs plain attention layers)",
+            "no model drafter: `{}` has no MTP layers and the draft model `{draft}` cannot \
+             draft for it (a draft model needs plain attention layers)",
             info.name
         ),
-        None => "no drafter: this model has no MTP layers; pass --draft-model PATH to measure a \
-                 draft model"
+        None => "no model drafter: this model has no MTP layers; pass --draft-model PATH to \
+                 measure a draft model"
             .to_string(),
     }
 }
@@ -298,6 +383,7 @@ fn save(
     path: &Path,
     key: &str,
     best: &SpecResult,
+    ratio: f64,
     report: &SpecBenchReport,
     draft_max: u32,
 ) -> Result<String, CommandError> {
@@ -312,8 +398,8 @@ fn save(
     body.insert("verify".into(), toml::Value::Array(verify));
     body.insert("draft_step".into(), round3(costs.draft_step).into());
     let note = format!(
-        "lode bench --spec: {} at {:.2}× off, {} threads",
-        best.label, best.ratio, report.threads
+        "lode bench --spec: {} at {ratio:.2}× off (geometric mean over code and copy), {} threads",
+        best.label, report.threads
     );
     body.insert("note".into(), note.into());
     let header = format!("speculation.models.{}", basic_string(key));
@@ -368,6 +454,7 @@ fn mode_name(mode: SpecChoice) -> &'static str {
         SpecChoice::Auto => "auto",
         SpecChoice::Mtp => "mtp",
         SpecChoice::Draft => "draft",
+        SpecChoice::Ngram => "ngram",
         SpecChoice::Off => "off",
     }
 }
@@ -414,8 +501,8 @@ fn print(
     if !report.configurations.is_empty() {
         writeln!(
             out,
-            "{:<20} {:>8}  {:>6}   accepted",
-            "config", "tok/s", "× off"
+            "{:<6} {:<20} {:>8}  {:>6}   accepted",
+            "text", "config", "tok/s", "× off"
         )?;
     }
     for r in &report.configurations {
@@ -433,24 +520,24 @@ fn print(
         };
         writeln!(
             out,
-            "{:<20} {:>8.1}  {:>6.2}   {accepted}{why}",
-            r.label, r.decode_tps, r.ratio
+            "{:<6} {:<20} {:>8.1}  {:>6.2}   {accepted}{why}",
+            r.workload, r.label, r.decode_tps, r.ratio
         )?;
     }
     for r in report.configurations.iter().filter(|r| !r.same_output) {
         writeln!(
             out,
-            "WARNING: `{}` generated different tokens than plain decoding; greedy speculation \
-             must not change the output (please report this)",
-            r.label
+            "WARNING: `{}` generated different tokens than plain decoding on `{}`; greedy \
+             speculation must not change the output (please report this)",
+            r.label, r.workload
         )?;
     }
-    let best = report
-        .best
-        .as_ref()
-        .and_then(|b| report.configurations.iter().find(|r| &r.label == b));
-    if let Some(best) = best {
-        writeln!(out, "best: {} ({:.2}× off)", best.label, best.ratio)?;
+    if let Some((best, ratio)) = best(&report.configurations) {
+        writeln!(
+            out,
+            "best: {} ({ratio:.2}× off, geometric mean over the texts)",
+            best.label
+        )?;
     }
     if let Some(note) = note {
         writeln!(out, "{note}")?;

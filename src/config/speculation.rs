@@ -12,13 +12,15 @@ use crate::engine::{CostTable, DraftLength, LoadOptions, ModelInfo, Speculation}
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum SpecChoice {
-    /// The model's MTP layers when it has them, else the draft model, else none.
+    /// The model's MTP layers when it has them, else the draft model, else n-gram lookup.
     #[default]
     Auto,
     /// The model's MTP layers.
     Mtp,
     /// The draft model (`[models.draft]`, `--draft-model`).
     Draft,
+    /// Tokens that followed the same few tokens earlier in the session (prompt lookup).
+    Ngram,
     /// No speculation.
     Off,
 }
@@ -26,8 +28,9 @@ pub enum SpecChoice {
 impl std::str::FromStr for SpecChoice {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        <Self as clap::ValueEnum>::from_str(s, true)
-            .map_err(|_| format!("unknown speculation mode `{s}`: use auto, mtp, draft or off"))
+        <Self as clap::ValueEnum>::from_str(s, true).map_err(|_| {
+            format!("unknown speculation mode `{s}`: use auto, mtp, draft, ngram or off")
+        })
     }
 }
 
@@ -156,6 +159,7 @@ impl SpecPlan {
             SpecChoice::Draft => Speculation::Draft {
                 length: self.length,
             },
+            SpecChoice::Ngram => Speculation::ngram(self.length),
             SpecChoice::Off => Speculation::Off,
         }
     }
@@ -165,7 +169,7 @@ impl SpecPlan {
     pub fn prepare(&self, options: &mut LoadOptions, draft: Option<PathBuf>) {
         options.draft = match self.mode {
             SpecChoice::Auto | SpecChoice::Draft => draft,
-            SpecChoice::Mtp | SpecChoice::Off => None,
+            SpecChoice::Mtp | SpecChoice::Ngram | SpecChoice::Off => None,
         };
         options.mtp = matches!(self.mode, SpecChoice::Auto | SpecChoice::Mtp);
         options.spec_costs.clone_from(&self.costs);

@@ -10,6 +10,7 @@ use crate::engine::cache::DiskCache;
 use crate::engine::error::EngineError;
 use crate::engine::kv_session::{common_prefix, ids, CancelFlag, DiskPlan, KvSession};
 use crate::engine::model::{LoadedModel, ModelInfo};
+use crate::engine::ngram::{Ngram, NgramIndex};
 use crate::engine::repetition;
 use crate::engine::sampling::{Grammar, SamplingParams, TokenSampler};
 use crate::engine::spec_policy::{DraftLength, SpecPolicy};
@@ -100,18 +101,36 @@ pub enum Speculation {
     Mtp { length: DraftLength },
     /// The draft model loaded beside the target proposes tokens, verified the same way.
     Draft { length: DraftLength },
+    /// What followed the latest earlier occurrence of the last few tokens in the session
+    /// (prompt lookup) is proposed, verified the same way. Every model can do it.
+    Ngram { length: DraftLength },
 }
 
 impl Speculation {
-    /// What the loaded model offers: its MTP layers, else its draft model, else nothing.
+    /// What the loaded model offers: its MTP layers, else its draft model, else n-gram
+    /// lookup, which needs nothing. An adaptive `length` limits the model drafters; n-gram
+    /// lookup drafts adaptively up to [`MAX_DRAFT`](crate::engine::spec_policy::MAX_DRAFT)
+    /// (a copy is either long or absent).
     pub fn auto(info: &ModelInfo, length: DraftLength) -> Self {
         if info.mtp_loaded {
             Self::Mtp { length }
         } else if info.draft.is_some() {
             Self::Draft { length }
         } else {
-            Self::Off
+            Self::ngram(length)
         }
+    }
+
+    /// N-gram lookup with `length` when it is fixed, else adaptive up to the most a round
+    /// may draft.
+    pub fn ngram(length: DraftLength) -> Self {
+        let length = match length {
+            DraftLength::Fixed { .. } => length,
+            DraftLength::Adaptive { .. } => DraftLength::Adaptive {
+                max: crate::engine::spec_policy::MAX_DRAFT as u32,
+            },
+        };
+        Self::Ngram { length }
     }
 }
 
@@ -125,6 +144,11 @@ pub enum Speculator<'a, 'm> {
     Draft {
         model: &'a LoadedModel,
         session: &'a mut KvSession<'m>,
+        policy: &'a mut SpecPolicy,
+    },
+    /// Draft from the session's own tokens.
+    Ngram {
+        index: &'a mut NgramIndex,
         policy: &'a mut SpecPolicy,
     },
 }
@@ -274,6 +298,10 @@ pub fn generate(
                 (Some((Box::new(drafter), policy, "draft")), None)
             }
         },
+        Speculator::Ngram { index, policy } => match speculative::cannot_roll_back(model) {
+            Some(reason) => (None, Some(reason)),
+            None => (Some((Box::new(Ngram::new(index)), policy, "ngram")), None),
+        },
     };
     let finish = if cancel.is_cancelled() {
         FinishReason::Cancelled
@@ -315,8 +343,9 @@ pub fn generate(
 /// Most tokens spent closing a held answer after a loop (a few strings and brackets).
 const CLOSING_TOKENS: usize = 96;
 
-/// One token at a time: sample, emit, decode it, repeat.
-fn plain_decode(
+/// One token at a time: sample, emit, decode it, repeat. The session's logits are those of
+/// its last token.
+pub(crate) fn plain_decode(
     model: &LoadedModel,
     session: &mut KvSession<'_>,
     sampler: &mut TokenSampler,
@@ -328,13 +357,7 @@ fn plain_decode(
         match out.take(token) {
             // A held answer stuck in a loop is closed by the grammar's shortest way out,
             // so it still ends complete and valid.
-            Some(FinishReason::Repetition)
-                if out.on_loop == OnLoop::Close && sampler.can_close() =>
-            {
-                sampler.close(&model.model);
-                out.on_loop = OnLoop::Continue;
-                out.budget = out.budget.min(out.generated.len() + CLOSING_TOKENS);
-            }
+            Some(FinishReason::Repetition) if out.close_loop(sampler, model) => {}
             Some(finish) => return Ok(finish),
             None => {}
         }
@@ -378,6 +401,19 @@ impl Output<'_, '_> {
             return Some(FinishReason::Repetition);
         }
         (self.generated.len() >= self.budget).then_some(FinishReason::Length)
+    }
+
+    /// After a loop: closes a held answer the grammar's shortest way, within a few more
+    /// tokens, so it still ends complete and valid. False when this output does not close
+    /// loops or the grammar cannot.
+    pub(crate) fn close_loop(&mut self, sampler: &mut TokenSampler, model: &LoadedModel) -> bool {
+        if self.on_loop != OnLoop::Close || !sampler.can_close() {
+            return false;
+        }
+        sampler.close(&model.model);
+        self.on_loop = OnLoop::Continue;
+        self.budget = self.budget.min(self.generated.len() + CLOSING_TOKENS);
+        true
     }
 
     /// Tokens still allowed.

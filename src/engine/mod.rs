@@ -11,6 +11,7 @@ pub mod generate;
 pub mod kv_session;
 pub mod llama;
 pub mod model;
+pub mod ngram;
 pub mod options;
 pub mod repetition;
 pub mod sampling;

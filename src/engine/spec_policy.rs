@@ -12,8 +12,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Most tokens one round may draft.
-pub const MAX_DRAFT: usize = 8;
+/// Most tokens one round may draft. MTP heads and draft models rarely earn more than a few
+/// per round; a copy found by n-gram lookup earns this many.
+pub const MAX_DRAFT: usize = 16;
 
 /// Decay applied to all acceptance evidence once per recorded round, so the estimate
 /// follows the text rather than the whole session (about 33 rounds of memory).
@@ -55,10 +56,16 @@ pub struct CostTable {
 
 impl CostTable {
     /// Prior for CPU backends (from measurements on a 2-core machine): verify of n tokens
-    /// = 1.0, 1.5, 1.9, 2.25, 2.55, 2.85, 3.1, 3.4, 3.7 for n = 1..=9; draft_step 0.1.
+    /// = 1.0, 1.5, 1.9, 2.25, 2.55, 2.85, 3.1, 3.4, 3.7 for n = 1..=9, then 0.3 more per
+    /// token; draft_step 0.1.
     pub fn cpu_prior() -> Self {
+        let mut verify = vec![1.0, 1.5, 1.9, 2.25, 2.55, 2.85, 3.1, 3.4, 3.7];
+        while verify.len() < MAX_DRAFT + 1 {
+            let last = verify[verify.len() - 1];
+            verify.push(last + 0.3);
+        }
         CostTable {
-            verify: vec![1.0, 1.5, 1.9, 2.25, 2.55, 2.85, 3.1, 3.4, 3.7],
+            verify,
             draft_step: 0.1,
         }
     }
@@ -110,10 +117,15 @@ impl CostTable {
     /// (draft_steps is usually k; an MTP drafter may always run a fixed number of steps).
     #[allow(clippy::cast_precision_loss)]
     pub fn round(&self, k: usize, draft_steps: usize) -> f64 {
-        // A hand-built or deserialized table may be short; the largest known batch is the
-        // closest estimate then.
-        let verify = self.verify.get(k).or(self.verify.last());
-        verify.copied().unwrap_or(1.0) + draft_steps as f64 * self.draft_step
+        // A hand-built or saved table may be short (saved ones measured up to 9 tokens):
+        // beyond it, batches grow by the last step measured.
+        let verify = match (self.verify.get(k), &self.verify[..]) {
+            (Some(cost), _) => *cost,
+            (None, [.., a, b]) => b + (b - a).max(0.0) * (k + 1 - self.verify.len()) as f64,
+            (None, [b]) => *b,
+            (None, []) => 1.0,
+        };
+        verify + draft_steps as f64 * self.draft_step
     }
 
     /// A batch never costs less than one token, nor less than a smaller batch: a noisy

@@ -63,13 +63,9 @@ pub(crate) fn check_vocab(target: &LoadedModel, draft: &LoadedModel) -> Result<(
 /// target's memory, and the draft drops whole rounds of its own guesses, which recurrent
 /// state can do only for the last batch and only on some architectures.
 pub(crate) fn unsupported(target: &LoadedModel, draft: &LoadedModel) -> Option<String> {
-    let recurrent = |m: &LoadedModel| m.info.memory != MemoryKind::Attention;
-    if recurrent(target) && !supports_rollback(&target.info.architecture) {
-        Some(format!(
-            "`{}` keeps recurrent state that llama.cpp cannot roll back for `{}`",
-            target.info.name, target.info.architecture
-        ))
-    } else if recurrent(draft) {
+    if let Some(reason) = cannot_roll_back(target) {
+        Some(reason)
+    } else if draft.info.memory != MemoryKind::Attention {
         Some(format!(
             "the draft `{}` keeps recurrent state, which cannot drop a round of rejected guesses",
             draft.info.name
@@ -77,6 +73,18 @@ pub(crate) fn unsupported(target: &LoadedModel, draft: &LoadedModel) -> Option<S
     } else {
         None
     }
+}
+
+/// Why the target cannot drop rejected tokens, if it cannot: recurrent state rolls back only
+/// for the last batch and only on some architectures.
+pub(crate) fn cannot_roll_back(target: &LoadedModel) -> Option<String> {
+    (target.info.memory != MemoryKind::Attention && !supports_rollback(&target.info.architecture))
+        .then(|| {
+            format!(
+                "`{}` keeps recurrent state that llama.cpp cannot roll back for `{}`",
+                target.info.name, target.info.architecture
+            )
+        })
 }
 
 /// Something that proposes the target's next tokens.
@@ -99,6 +107,12 @@ pub(crate) trait Drafter {
 
     /// Draft steps a proposal of `k` tokens costs.
     fn steps(&self, k: usize) -> usize;
+
+    /// The most tokens worth asking for this round, up to `limit`: a drafter that knows it
+    /// has nothing to offer says 0, and the round decodes plainly without asking the policy.
+    fn cap(&mut self, _target: &mut KvSession<'_>, _pending: LlamaToken, limit: usize) -> usize {
+        limit
+    }
 
     /// Whether the drafter will be asked soon; one that keeps state per decoded token can
     /// stop paying for it meanwhile.
@@ -255,7 +269,8 @@ pub(crate) fn decode(
         let room = (target.n_ctx() as usize).saturating_sub(base + 2);
         // The round's own token comes free; drafting past the budget would be wasted.
         let limit = out.remaining().saturating_sub(1).min(room);
-        let k = policy.next_k(limit);
+        let cap = drafter.cap(target, pending, limit);
+        let k = if cap == 0 { 0 } else { policy.next_k(cap) };
         if k == 0 {
             drafter.expect(target, policy.may_draft_soon());
         }
@@ -275,15 +290,25 @@ pub(crate) fn decode(
 
         let mut accepted = 0;
         let mut finish = None;
+        let mut closing = None;
         for row in 0..batch.len() {
             let token = sampler.sample(&model.model, target.context(), row as i32)?;
             let matched = drafts.get(row) == Some(&token);
+            if let Some(reason) = out.take(token) {
+                if reason == FinishReason::Repetition && out.close_loop(sampler, model) {
+                    // The token stands; the closing tokens follow one at a time, as in
+                    // plain decoding (no drafter guesses a grammar's way out).
+                    closing = Some((row, token));
+                } else {
+                    finish = Some(reason);
+                }
+                if matched {
+                    accepted += 1;
+                }
+                break;
+            }
             if matched {
                 accepted += 1;
-            }
-            if let Some(reason) = out.take(token) {
-                finish = Some(reason);
-                break;
             }
             if !matched {
                 // The target's own token: a correction, or the one after a fully accepted
@@ -300,6 +325,16 @@ pub(crate) fn decode(
             stats.draft_accepted += u32::try_from(accepted).unwrap_or(u32::MAX);
         }
         drafter.settle(target, &drafts, accepted)?;
+        if let Some((row, token)) = closing {
+            // Keep what came before the looping token, which is not in memory yet.
+            if !target.truncate(base + 1 + row)? {
+                return Err(EngineError::Decode(
+                    "the target cannot drop rejected tokens".into(),
+                ));
+            }
+            target.push(token)?;
+            return crate::engine::generate::plain_decode(model, target, sampler, out, cancel);
+        }
         if let Some(finish) = finish {
             drafter.expect(target, true);
             return Ok(finish);

@@ -20,6 +20,7 @@ use crate::engine::generate::{
 };
 use crate::engine::kv_session::{CancelFlag, KvSession, SessionKind};
 use crate::engine::model::{self, LoadedModel, MemoryKind, ModelInfo};
+use crate::engine::ngram::NgramIndex;
 use crate::engine::options::{ContextOptions, LoadOptions};
 use crate::engine::spec_policy::{CostTable, DraftLength, SpecPolicy};
 use crate::engine::speculative;
@@ -327,6 +328,7 @@ fn serve(
             Command::DropSession { session, reply } => {
                 served.sessions.remove(&session);
                 served.draft_sessions.remove(&session);
+                served.ngrams.remove(&session);
                 let _ = reply.send(());
             }
             Command::Calibrate { mtp, reps, reply } => {
@@ -363,8 +365,10 @@ struct Served<'m> {
     sessions: HashMap<String, (u64, KvSession<'m>)>,
     /// The draft's sessions mirror the target's, name for name.
     draft_sessions: HashMap<String, KvSession<'m>>,
+    /// Each session's n-gram index, name for name; it lives as long as the session.
+    ngrams: HashMap<String, NgramIndex>,
     /// What the policy learns (acceptance, costs) holds for the model, not for one session.
-    policies: HashMap<(bool, DraftLength), SpecPolicy>,
+    policies: HashMap<(Drafting, DraftLength), SpecPolicy>,
     /// Once llama.cpp refuses to draft with this model's MTP layers, it always will.
     mtp_refused: Option<String>,
     clock: u64,
@@ -384,6 +388,7 @@ impl<'m> Served<'m> {
             max_sessions: config.max_sessions.unwrap_or(4).max(1),
             sessions: HashMap::new(),
             draft_sessions: HashMap::new(),
+            ngrams: HashMap::new(),
             policies: HashMap::new(),
             mtp_refused: None,
             clock: 0,
@@ -412,7 +417,7 @@ impl<'m> Served<'m> {
         *used = self.clock;
         let speculator = match (request.speculation, self.draft) {
             (Speculation::Mtp { length }, _) if session.mtp().is_some() => Speculator::Mtp {
-                policy: policy_for(&mut self.policies, loaded, true, length),
+                policy: policy_for(&mut self.policies, loaded, Drafting::Mtp, length),
             },
             (Speculation::Draft { length }, Some(model)) => {
                 if !self.draft_sessions.contains_key(&request.session) {
@@ -425,9 +430,13 @@ impl<'m> Served<'m> {
                 Speculator::Draft {
                     model,
                     session: draft_session,
-                    policy: policy_for(&mut self.policies, loaded, false, length),
+                    policy: policy_for(&mut self.policies, loaded, Drafting::Model, length),
                 }
             }
+            (Speculation::Ngram { length }, _) => Speculator::Ngram {
+                index: self.ngrams.entry(request.session.clone()).or_default(),
+                policy: policy_for(&mut self.policies, loaded, Drafting::Ngram, length),
+            },
             _ => Speculator::Off { reason: off_reason },
         };
         generate(
@@ -471,6 +480,13 @@ impl<'m> Served<'m> {
                 None,
             ),
             Speculation::Draft { .. } => (SessionKind::Plain, None),
+            Speculation::Ngram { length } if loaded.info.memory != MemoryKind::Attention => (
+                SessionKind::Speculative {
+                    n_draft: length.max(),
+                },
+                None,
+            ),
+            Speculation::Ngram { .. } => (SessionKind::Plain, None),
         })
     }
 
@@ -499,6 +515,7 @@ impl<'m> Served<'m> {
             if let Some(oldest) = oldest {
                 self.sessions.remove(&oldest);
                 self.draft_sessions.remove(&oldest);
+                self.ngrams.remove(&oldest);
             }
         }
         let session = match KvSession::with_kind(self.loaded, kind) {
@@ -518,12 +535,12 @@ impl<'m> Served<'m> {
 /// The speculation policy for one drafter and draft length, seeded with the model's measured
 /// costs, or a prior for this kind of machine.
 fn policy_for<'p>(
-    policies: &'p mut HashMap<(bool, DraftLength), SpecPolicy>,
+    policies: &'p mut HashMap<(Drafting, DraftLength), SpecPolicy>,
     loaded: &LoadedModel,
-    mtp: bool,
+    drafting: Drafting,
     length: DraftLength,
 ) -> &'p mut SpecPolicy {
-    policies.entry((mtp, length)).or_insert_with(|| {
+    policies.entry((drafting, length)).or_insert_with(|| {
         let costs = loaded.spec_costs.clone().unwrap_or_else(|| {
             if loaded.info.gpu {
                 CostTable::gpu_prior()
@@ -532,13 +549,21 @@ fn policy_for<'p>(
             }
         });
         let policy = SpecPolicy::new(length, costs);
-        if mtp {
+        if drafting == Drafting::Mtp {
             // llama.cpp's MTP driver drafts its full length every round.
             policy.with_fixed_draft_steps(length.max())
         } else {
             policy
         }
     })
+}
+
+/// Who proposes tokens; each learns its own acceptance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Drafting {
+    Mtp,
+    Model,
+    Ngram,
 }
 
 /// The context settings that shape saved KV state.
