@@ -163,10 +163,22 @@ impl DraftLength {
 /// The prior is not decayed with the evidence: a position the policy stops reaching (because
 /// k shrank) drifts back towards the guess made from the positions below it instead of
 /// staying frozen at whatever it last saw, so an unlucky streak cannot shut k down for good.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 struct Acceptance {
     hits: [f64; MAX_DRAFT],
     trials: [f64; MAX_DRAFT],
+    /// Acceptance assumed for the first position before any evidence.
+    prior: f64,
+}
+
+impl Default for Acceptance {
+    fn default() -> Self {
+        Self {
+            hits: [0.0; MAX_DRAFT],
+            trials: [0.0; MAX_DRAFT],
+            prior: PRIOR_RATE,
+        }
+    }
 }
 
 impl Acceptance {
@@ -188,7 +200,7 @@ impl Acceptance {
     /// Conditional acceptance a_i for positions 1..=MAX_DRAFT (index i−1).
     fn rates(&self) -> [f64; MAX_DRAFT] {
         let mut rates = [0.0; MAX_DRAFT];
-        let mut guess = PRIOR_RATE;
+        let mut guess = self.prior;
         for (rate, (hits, trials)) in rates.iter_mut().zip(self.hits.iter().zip(&self.trials)) {
             *rate = ((hits + PRIOR_WEIGHT * guess) / (trials + PRIOR_WEIGHT)).clamp(0.0, MAX_RATE);
             guess = *rate * UNTRIED_FALLOFF;
@@ -331,6 +343,15 @@ impl SpecPolicy {
     /// their full length even when fewer tokens are used).
     pub fn with_fixed_draft_steps(mut self, steps: usize) -> Self {
         self.fixed_draft_steps = Some(steps);
+        self.update_state();
+        self
+    }
+
+    /// For a drafter that proposes only when it has reason to (an n-gram match): its
+    /// proposals start out trusted at `rate` for the first position, so the policy drafts
+    /// from the first match instead of probing its way up; evidence takes over from there.
+    pub fn with_prior_acceptance(mut self, rate: f64) -> Self {
+        self.acceptance.prior = rate.clamp(0.0, MAX_RATE);
         self.update_state();
         self
     }

@@ -549,14 +549,20 @@ fn policy_for<'p>(
             }
         });
         let policy = SpecPolicy::new(length, costs);
-        if drafting == Drafting::Mtp {
+        match drafting {
             // llama.cpp's MTP driver drafts its full length every round.
-            policy.with_fixed_draft_steps(length.max())
-        } else {
-            policy
+            Drafting::Mtp => policy.with_fixed_draft_steps(length.max()),
+            Drafting::Model => policy,
+            // A lookup proposes only what followed a match of several tokens, and costs
+            // nothing when it finds none.
+            Drafting::Ngram => policy.with_prior_acceptance(NGRAM_PRIOR_ACCEPTANCE),
         }
     })
 }
+
+/// How often a token that followed the same few tokens earlier comes again, before this
+/// model has shown it: most matches in a coding session are copies.
+const NGRAM_PRIOR_ACCEPTANCE: f64 = 0.8;
 
 /// Who proposes tokens; each learns its own acceptance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -13,6 +13,7 @@ pub mod demo;
 pub mod engine;
 pub mod fallback;
 pub mod mtp;
+pub mod ngram;
 pub mod openai;
 pub mod protocol;
 pub mod real_models;

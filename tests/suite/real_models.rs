@@ -24,8 +24,8 @@ use super::agent_run::repo;
 use super::common::{complete, llama_lock, lode, output};
 use super::review::{Repo, LIB};
 
-const SMOLLM2: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
-const GEMMA: &str = "gemma-3-270m-Q4_K_M.gguf";
+pub const SMOLLM2: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+pub const GEMMA: &str = "gemma-3-270m-Q4_K_M.gguf";
 
 /// The path of a registry test model; panics with the one line that fixes it.
 pub fn real_model(file: &str) -> PathBuf {
@@ -41,7 +41,7 @@ pub fn real_model(file: &str) -> PathBuf {
     path
 }
 
-fn options(file: &str, n_ctx: u32) -> LoadOptions {
+pub fn options(file: &str, n_ctx: u32) -> LoadOptions {
     LoadOptions {
         context: ContextOptions {
             n_ctx: Some(n_ctx),
@@ -53,7 +53,7 @@ fn options(file: &str, n_ctx: u32) -> LoadOptions {
     }
 }
 
-fn load(file: &str, n_ctx: u32, disk: Option<&std::path::Path>) -> (Engine, ModelInfo) {
+pub fn load(file: &str, n_ctx: u32, disk: Option<&std::path::Path>) -> (Engine, ModelInfo) {
     let engine = Engine::spawn(EngineConfig {
         disk_cache: disk.map(|dir| DiskCacheConfig {
             dir: dir.to_path_buf(),
@@ -66,7 +66,7 @@ fn load(file: &str, n_ctx: u32, disk: Option<&std::path::Path>) -> (Engine, Mode
     (engine, info)
 }
 
-fn greedy(prompt: &str, session: &str, max_tokens: u32) -> GenerateRequest {
+pub fn greedy(prompt: &str, session: &str, max_tokens: u32) -> GenerateRequest {
     let mut request = GenerateRequest::text(prompt, max_tokens);
     request.session = session.to_string();
     request.disk_cache = false;

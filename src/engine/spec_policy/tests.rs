@@ -119,6 +119,28 @@ fn always_accepting_grows_k_on_cpu() {
 }
 
 #[test]
+fn a_trusted_drafter_starts_on_and_turns_off_when_it_keeps_missing() {
+    // An n-gram drafter's proposals start trusted: on from the first round, and long.
+    let mut policy = adaptive(CostTable::cpu_prior()).with_prior_acceptance(0.8);
+    assert!(!policy.is_off());
+    assert!(policy.best().0 >= 2, "{:?}", policy.best());
+    let mut rounds = 0;
+    while !policy.is_off() && rounds < 50 {
+        let k = policy.next_k(usize::MAX).max(1);
+        policy.record_round(k, 0);
+        rounds += 1;
+    }
+    assert!(rounds <= 6, "{rounds} rounds of misses to turn off");
+    // And with every proposal held, it drafts the longest rounds the costs allow.
+    let mut policy = adaptive(CostTable::cpu_prior()).with_prior_acceptance(0.8);
+    for _ in 0..40 {
+        let k = policy.next_k(usize::MAX);
+        policy.record_round(k, k);
+    }
+    assert_eq!(policy.next_k(usize::MAX), 8, "{:?}", policy.describe());
+}
+
+#[test]
 fn never_accepting_stays_within_two_percent_of_plain_speed() {
     // The CPU prior starts off (E(1) = 1.5 / 1.6 at the 0.5 prior); a GPU starts on and
     // needs its prior outweighed by misses.
