@@ -467,6 +467,11 @@ impl Config {
         )
     }
 
+    /// Where `auto` flash attention remembers its measurements.
+    pub fn flash_memo(&self) -> PathBuf {
+        self.dirs.cache.join("flash-attention.json")
+    }
+
     /// The disk prompt cache settings for the engine, if enabled.
     pub fn disk_cache(&self) -> Option<crate::engine::DiskCacheConfig> {
         self.cache.enabled.then(|| crate::engine::DiskCacheConfig {

@@ -399,6 +399,7 @@ fn load(
             dir: scratch,
             max_bytes: u64::MAX,
         }),
+        Some(config.flash_memo()),
         || progress_bar("loading small model"),
     )
 }

@@ -75,6 +75,7 @@ pub fn load_options(args: &ModelArgs, config: &Config) -> Result<LoadOptions, Co
         draft: None,
         mtp: true,
         spec_costs: None,
+        flash_memo: Some(config.flash_memo()),
     })
 }
 

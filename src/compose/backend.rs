@@ -226,6 +226,7 @@ fn open_local(
             ..ContextOptions::default()
         },
         progress,
+        flash_memo: Some(config.flash_memo()),
         ..LoadOptions::new(PathBuf::new())
     };
     plan.prepare(&mut options, config.models.draft.clone());

@@ -87,6 +87,7 @@ pub fn open_small(spec: Option<&str>, config: &Config, threads: Option<u32>) -> 
         config.engine.gpu_layers,
         context,
         config.disk_cache(),
+        Some(config.flash_memo()),
         || None,
     );
     match loaded {
@@ -112,6 +113,7 @@ pub(crate) fn load_small(
     gpu_layers: Option<u32>,
     context: ContextOptions,
     disk_cache: Option<DiskCacheConfig>,
+    flash_memo: Option<PathBuf>,
     progress: impl Fn() -> Option<ProgressFn>,
 ) -> Result<(Engine, ModelInfo), EngineError> {
     let engine = Engine::spawn(EngineConfig {
@@ -125,6 +127,7 @@ pub(crate) fn load_small(
             ..context.clone()
         },
         progress: progress(),
+        flash_memo: flash_memo.clone(),
         ..LoadOptions::new(path)
     };
     let info = match engine.blocking_load(options(SMALL_CTX)) {

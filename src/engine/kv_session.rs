@@ -213,10 +213,8 @@ impl<'m> KvSession<'m> {
         let flash = match opts.flash_attention {
             FlashAttention::On => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_ENABLED,
             FlashAttention::Off => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED,
-            // Measured on CPU: flash attention halves decode at depth; on GPUs it helps.
-            FlashAttention::Auto if backend()?.supports_gpu_offload() => {
-                llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_AUTO
-            }
+            // Loading resolves `auto` by measuring (engine/flash.rs); a context built before
+            // that is the measurement's own.
             FlashAttention::Auto => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED,
         };
         let n_batch = batch_size(opts.n_batch, n_ctx);

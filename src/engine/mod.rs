@@ -7,6 +7,7 @@ pub mod arch;
 pub mod cache;
 pub mod calibrate;
 pub mod error;
+pub mod flash;
 pub mod generate;
 pub mod kv_session;
 pub mod llama;

@@ -60,6 +60,8 @@ pub struct ModelInfo {
     pub gpu: bool,
     /// The draft model loaded beside this one for speculation, by name.
     pub draft: Option<String>,
+    /// What `auto` flash attention measured and chose; `None` when it was set explicitly.
+    pub flash: Option<crate::engine::flash::FlashChoice>,
     /// Which chat template renders conversations.
     pub template: TemplateKind,
     /// What that template renders of a tool conversation (probed at load); callers supply
@@ -250,6 +252,7 @@ pub fn load(mut options: LoadOptions) -> Result<LoadedModel, EngineError> {
         mtp_loaded,
         gpu: backend.supports_gpu_offload() && options.gpu_layers != Some(0),
         draft: None,
+        flash: None,
         template,
         template_caps,
         chat_template: header
@@ -257,13 +260,15 @@ pub fn load(mut options: LoadOptions) -> Result<LoadedModel, EngineError> {
             .map(str::to_string),
         path,
     };
-    Ok(LoadedModel {
+    let mut loaded = LoadedModel {
         model,
         info,
         context: options.context,
         spec_costs: options.spec_costs,
         format,
-    })
+    };
+    loaded.info.flash = crate::engine::flash::resolve(&mut loaded, options.flash_memo.as_deref())?;
+    Ok(loaded)
 }
 
 fn chat_format(model: &LlamaModel, header: &GgufFile, arch: &str) -> (ChatFormat, TemplateKind) {

@@ -28,6 +28,9 @@ pub struct LoadOptions {
     /// This machine's measured decode costs for this model, which seed the speculation
     /// policy (`lode bench --spec --save` stores them); `None` starts from a prior.
     pub spec_costs: Option<CostTable>,
+    /// Where `auto` flash attention remembers what it measured (a JSON file in the cache
+    /// directory); `None` measures at every load.
+    pub flash_memo: Option<PathBuf>,
 }
 
 impl LoadOptions {
@@ -41,18 +44,19 @@ impl LoadOptions {
             draft: None,
             mtp: true,
             spec_costs: None,
+            flash_memo: None,
         }
     }
 }
 
-/// Flash attention: usually right on Metal/CUDA, and measured to halve CPU decode at depth,
-/// so it is a per-machine choice (`lode bench` shows both).
+/// Flash attention: faster for some models and machines, slower for others (on CPUs it can
+/// speed decode by a third at shallow depth or slow it at depth), so `auto` measures.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum FlashAttention {
-    /// On for GPU builds, off on CPU.
+    /// Whichever a quick measurement at load finds faster for this model here (remembered).
     #[default]
     Auto,
     On,

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 /// Most tokens one round may draft. MTP heads and draft models rarely earn more than a few
 /// per round; a copy found by n-gram lookup earns this many.
-pub const MAX_DRAFT: usize = 16;
+pub const MAX_DRAFT: usize = 32;
 
 /// Decay applied to all acceptance evidence once per recorded round, so the estimate
 /// follows the text rather than the whole session (about 33 rounds of memory).
@@ -210,7 +210,7 @@ impl Acceptance {
 }
 
 /// Smoothed wall times, turned into a cost table once enough samples exist.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 struct Timings {
     /// Index n−1: seconds for a target batch of n tokens.
     target: [Ema; MAX_DRAFT + 1],
@@ -222,6 +222,15 @@ struct Timings {
 struct Ema {
     seconds: f64,
     samples: u32,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        Self {
+            target: [Ema::default(); MAX_DRAFT + 1],
+            draft: Ema::default(),
+        }
+    }
 }
 
 impl Ema {
@@ -301,6 +310,9 @@ pub struct SpecPolicy {
     plain_since_probe: usize,
     /// The last k handed out was a probe, so its result moves `probe_gap`.
     probing: bool,
+    /// Every round's time counts, switches between plain and drafted rounds included: for a
+    /// drafter whose proposals come and go with the text, switching is the steady state.
+    switches_count: bool,
     proposed: u64,
     accepted: u64,
 }
@@ -331,6 +343,7 @@ impl SpecPolicy {
             // look costs little next to a generation that could be twice as fast.
             plain_since_probe: MIN_PROBE_GAP,
             probing: false,
+            switches_count: false,
             proposed: 0,
             accepted: 0,
         };
@@ -352,6 +365,7 @@ impl SpecPolicy {
     /// from the first match instead of probing its way up; evidence takes over from there.
     pub fn with_prior_acceptance(mut self, rate: f64) -> Self {
         self.acceptance.prior = rate.clamp(0.0, MAX_RATE);
+        self.switches_count = true;
         self.update_state();
         self
     }
@@ -414,7 +428,7 @@ impl SpecPolicy {
         if !usable(seconds) || k > MAX_DRAFT {
             return;
         }
-        let steady = self.last_drafted.replace(k > 0) == Some(k > 0);
+        let steady = self.last_drafted.replace(k > 0) == Some(k > 0) || self.switches_count;
         // A probe always follows plain rounds; its time, graph rebuild included, is what
         // speculating now and then would cost, so it counts (erring towards off).
         if !steady && self.probe_timed.is_none() {

@@ -278,6 +278,8 @@ fn load_pair(mut options: LoadOptions) -> Result<(LoadedModel, Option<LoadedMode
         gpu_layers,
         context: ContextOptions {
             n_ctx: Some(loaded.info.n_ctx),
+            // What the target measured holds for its draft, which is timed only with it.
+            flash_attention: loaded.context.flash_attention,
             ..context
         },
         ..LoadOptions::new(path)

@@ -24,9 +24,19 @@ fn bench(home: &Path, args: &[&str]) -> Value {
     serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
 }
 
+/// The configurations measured, in order (each runs on every workload).
 fn labels(report: &Value) -> Vec<&str> {
-    configurations(report)
+    let all = configurations(report);
+    let workloads: Vec<&str> = all
         .iter()
+        .map(|c| c["workload"].as_str().unwrap())
+        .collect();
+    assert!(
+        workloads.contains(&"code") && workloads.contains(&"copy"),
+        "{workloads:?}"
+    );
+    all.iter()
+        .filter(|c| c["workload"] == "code")
         .map(|c| c["label"].as_str().unwrap())
         .collect()
 }
@@ -42,7 +52,7 @@ fn assert_costs_measured(report: &Value) {
         .iter()
         .map(|v| v.as_f64().unwrap())
         .collect();
-    assert_eq!(verify.len(), 9, "{verify:?}");
+    assert_eq!(verify.len(), 33, "{verify:?}");
     assert_eq!(verify[0], 1.0);
     assert!(verify.windows(2).all(|w| w[0] <= w[1]), "{verify:?}");
 }
@@ -72,7 +82,9 @@ fn mtp_sweep_matches_plain_output_and_saves_a_policy_config_can_read() {
             "mtp k=2",
             "mtp k=3",
             "mtp k=4",
-            "mtp adaptive ≤4"
+            "mtp adaptive ≤4",
+            "ngram k=32",
+            "ngram adaptive ≤32"
         ]
     );
     for c in configurations(&report) {
@@ -81,6 +93,7 @@ fn mtp_sweep_matches_plain_output_and_saves_a_policy_config_can_read() {
         let accepted = c["draft_accepted"].as_f64().unwrap();
         match c["mode"].as_str().unwrap() {
             "off" => assert_eq!(proposed, 0.0),
+            "ngram" => {}
             // The bigram MTP head predicts what the trunk does.
             _ if c["adaptive"] == false => {
                 assert!(proposed > 0.0 && accepted / proposed >= 0.9, "{c}");
@@ -104,7 +117,7 @@ fn mtp_sweep_matches_plain_output_and_saves_a_policy_config_can_read() {
     let key = std::fs::canonicalize(home.join("m.gguf")).unwrap();
     let policy = &parsed["speculation"]["models"][key.to_str().unwrap()];
     assert_eq!(policy["draft_max"].as_integer(), Some(4));
-    assert_eq!(policy["verify"].as_array().map(Vec::len), Some(9));
+    assert_eq!(policy["verify"].as_array().map(Vec::len), Some(33));
     let (code, _, stderr) = output(lode(home).args(["doctor", "--json"]));
     assert_eq!(code, 0, "the saved config does not load: {stderr}");
 }
@@ -127,7 +140,9 @@ fn draft_model_sweep_matches_plain_output() {
             "draft k=2",
             "draft k=3",
             "draft k=4",
-            "draft adaptive ≤4"
+            "draft adaptive ≤4",
+            "ngram k=32",
+            "ngram adaptive ≤32"
         ]
     );
     for c in configurations(&report) {
@@ -138,23 +153,32 @@ fn draft_model_sweep_matches_plain_output() {
 }
 
 #[test]
-fn a_model_without_a_drafter_reports_costs_only() {
+fn a_model_without_a_model_drafter_measures_ngram_lookup() {
     let _guard = llama_lock();
     let home = tempfile::tempdir().unwrap();
     let home = home.path();
     synth(home, &["--arch", "qwen2", "t.gguf"]);
     let report = bench(home, &["--model", "t.gguf"]);
     assert_costs_measured(&report);
-    assert_eq!(labels(&report), Vec::<&str>::new());
-    assert_eq!(report["best"], Value::Null);
+    assert_eq!(labels(&report), ["off", "ngram k=32", "ngram adaptive ≤32"]);
+    for c in configurations(&report) {
+        assert_eq!(c["same_output"], true, "{c}");
+    }
+    assert!(labels(&report).contains(&report["best"].as_str().unwrap()));
 
-    let (code, stdout, stderr) =
-        output(lode(home).args(["bench", "--spec", "--model", "t.gguf", "--save"]));
+    let (code, stdout, stderr) = output(lode(home).args([
+        "bench",
+        "--spec",
+        "--decode-tokens",
+        "32",
+        "--model",
+        "t.gguf",
+    ]));
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stdout.contains(
-            "no drafter: this model has no MTP layers; pass --draft-model PATH to measure a \
-             draft model; nothing saved"
+            "no model drafter: this model has no MTP layers; pass --draft-model PATH to measure \
+             a draft model"
         ),
         "{stdout}"
     );
