@@ -401,7 +401,8 @@ pub struct ModelArgs {
     /// Layers to offload to the GPU (GPU builds; default all).
     #[arg(long, value_name = "N")]
     pub gpu_layers: Option<u32>,
-    /// Flash attention (auto: on for GPUs, off on CPU, where it slows decode at depth).
+    /// Flash attention (auto: whichever a quick measurement at the first load finds faster
+    /// for this model on this machine, remembered in the cache directory).
     #[arg(long, value_enum)]
     pub flash_attn: Option<FlashAttention>,
 }
@@ -471,16 +472,18 @@ pub struct GenArgs {
 #[derive(Debug, Clone, Args)]
 pub struct SpecArgs {
     /// Speculative decoding: `auto` uses the model's MTP layers when it has them, else the
-    /// draft model, else nothing; `mtp`, `draft` and `off` choose. The output is the same
-    /// either way (token for token when greedy); only the speed differs.
+    /// draft model, else n-gram lookup in the session's own tokens; `mtp`, `draft`, `ngram`
+    /// and `off` choose. Every token is the model's own choice either way; only the speed
+    /// differs.
     #[arg(long, value_enum)]
     pub spec: Option<SpecChoice>,
     /// A small GGUF model with the same vocabulary that proposes tokens for the target to
     /// verify in batches (default: `[models.draft] path`).
     #[arg(long, value_name = "PATH")]
     pub draft_model: Option<PathBuf>,
-    /// Most tokens proposed per round; the length is chosen each round from measured
-    /// acceptance and this machine's costs, down to none when speculation does not pay.
+    /// Most tokens MTP or the draft model proposes per round; the length is chosen each
+    /// round from measured acceptance and this machine's costs, down to none when
+    /// speculation does not pay. N-gram lookup chooses up to 32.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=8))]
     pub draft_max: Option<u32>,
     /// Always propose exactly N tokens per round instead of choosing.

@@ -620,6 +620,32 @@ mod tests {
     }
 
     #[test]
+    fn ngram_speculation_is_a_mode_and_what_auto_falls_back_to() {
+        let root = tempfile::tempdir().unwrap();
+        let config =
+            Config::load(root.path(), &env(root.path(), &[("LODE_SPEC", "ngram")])).unwrap();
+        assert_eq!(config.speculation.mode, SpecChoice::Ngram);
+        let err = Config::load(root.path(), &env(root.path(), &[("LODE_SPEC", "lookup")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("auto, mtp, draft, ngram or off"), "{err}");
+        // N-gram lookup takes its own adaptive limit; a fixed length is kept.
+        use crate::engine::{DraftLength, Speculation};
+        assert_eq!(
+            Speculation::ngram(DraftLength::Adaptive { max: 4 }),
+            Speculation::Ngram {
+                length: DraftLength::Adaptive { max: 32 }
+            }
+        );
+        assert_eq!(
+            Speculation::ngram(DraftLength::Fixed { n: 3 }),
+            Speculation::Ngram {
+                length: DraftLength::Fixed { n: 3 }
+            }
+        );
+    }
+
+    #[test]
     fn layers_override_in_order() {
         let root = tempfile::tempdir().unwrap();
         let repo = root.path().join("repo");

@@ -148,13 +148,16 @@ pub fn run(args: &BenchArgs, config: &Config, out: &mut dyn Write) -> Result<(),
         model_path: info.path,
         n_params: info.n_params,
         threads,
-        flash_attention: format!(
-            "{:?}",
-            model_args
-                .flash_attn
-                .unwrap_or(config.engine.flash_attention)
-        )
-        .to_lowercase(),
+        flash_attention: match &info.flash {
+            Some(choice) => format!("auto: {}", choice.describe()),
+            None => format!(
+                "{:?}",
+                model_args
+                    .flash_attn
+                    .unwrap_or(config.engine.flash_attention)
+            )
+            .to_lowercase(),
+        },
         prefill_tokens: args.prefill_tokens,
         prefill_tps: median(prefill),
         decode_tokens: args.decode_tokens,

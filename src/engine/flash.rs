@@ -1,8 +1,9 @@
 //! Flash attention, `auto`: decided per model and machine by measuring both, not by device
-//! type. On a 2-core CPU it speeds SmolLM2's prompt and decode by a third at shallow depth
-//! and slows other models at depth; on GPUs it usually helps. The measurement is an agent
-//! turn in miniature (a short prompt, then single-token decodes) in a small context, and it
-//! is remembered per model, thread count and build in the cache directory, so it runs once.
+//! type. On a 2-core CPU it speeds SmolLM2's decode by an eighth at shallow depth, is even at
+//! 1.7k tokens, and there makes a speculative verify batch a third slower; on GPUs it
+//! usually helps. The measurement is an agent turn in miniature at a depth agent prompts
+//! reach (a prompt, single-token decodes, verify batches), and it is remembered per model,
+//! thread count and build in the cache directory, so it runs once.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -17,14 +18,18 @@ use crate::engine::kv_session::KvSession;
 use crate::engine::model::LoadedModel;
 use crate::engine::options::FlashAttention;
 
-/// Prompt tokens and decoded tokens per measurement.
-const PROMPT_TOKENS: usize = 64;
-const DECODE_TOKENS: usize = 16;
+/// Prompt tokens, decoded tokens and verify batches (of `VERIFY_ROWS`) per measurement.
+const PROMPT_TOKENS: usize = 512;
+const DECODE_TOKENS: usize = 8;
+const VERIFY_BATCHES: usize = 3;
+const VERIFY_ROWS: usize = 8;
 /// The context the measurement runs in: enough for the prompt and the decodes.
-const MEASURE_CTX: u32 = 256;
-/// How an agent turn weighs them: new prompt tokens (a tool result) and generated tokens.
+const MEASURE_CTX: u32 = 640;
+/// How an agent turn weighs them: new prompt tokens (a tool result), generated tokens and
+/// the verify batches speculation decodes them in.
 const TURN_PROMPT: f64 = 256.0;
-const TURN_DECODE: f64 = 128.0;
+const TURN_DECODE: f64 = 64.0;
+const TURN_VERIFY: f64 = 16.0;
 /// Flash attention must be faster by this much to be chosen; below it the measurement is
 /// noise, and off is llama.cpp's reference path.
 const MARGIN: f64 = 0.97;
@@ -36,16 +41,19 @@ pub struct FlashChoice {
     /// Flash attention's speed over plain attention, > 1 when it is faster.
     pub prompt_ratio: f64,
     pub decode_ratio: f64,
+    #[serde(default)]
+    pub verify_ratio: f64,
 }
 
 impl FlashChoice {
     /// One line: `on (measured: prompt 1.42×, decode 1.31× with flash attention)`.
     pub fn describe(&self) -> String {
         format!(
-            "{} (measured: prompt {:.2}×, decode {:.2}× with flash attention)",
+            "{} (measured: prompt {:.2}×, decode {:.2}×, verify {:.2}× with flash attention)",
             if self.on { "on" } else { "off" },
             self.prompt_ratio,
-            self.decode_ratio
+            self.decode_ratio,
+            self.verify_ratio
         )
     }
 }
@@ -113,8 +121,8 @@ fn write_memo(path: &Path, memo: &BTreeMap<String, FlashChoice>) -> std::io::Res
     std::fs::rename(&tmp, path)
 }
 
-/// Times both settings twice, interleaved, and keeps each one's best. A setting llama.cpp
-/// cannot run here loses.
+/// Times both settings once each (the prompt dominates, and a second round would double
+/// the first load of a large model on a CPU). A setting llama.cpp cannot run here loses.
 fn measure(loaded: &mut LoadedModel) -> Result<FlashChoice, EngineError> {
     let n_ctx = loaded.info.n_ctx;
     // Its own small context: the user's may be large, and only the KV size is at stake.
@@ -122,20 +130,18 @@ fn measure(loaded: &mut LoadedModel) -> Result<FlashChoice, EngineError> {
         .min(loaded.info.n_ctx_train)
         .max(n_ctx.min(MEASURE_CTX));
     loaded.info.n_ctx = ctx;
-    let prompt = prompt_tokens(loaded, (ctx as usize / 2).min(PROMPT_TOKENS));
-    let decode = (ctx as usize / 4).min(DECODE_TOKENS);
-    let mut best = [(f64::MAX, f64::MAX); 2];
+    let room = ctx as usize - VERIFY_ROWS - DECODE_TOKENS - 2;
+    let prompt = prompt_tokens(loaded, room.min(PROMPT_TOKENS));
+    let mut times = [Times::default(); 2];
     let mut failed = [None, None];
-    for _ in 0..2 {
-        for (slot, setting) in [FlashAttention::Off, FlashAttention::On]
-            .into_iter()
-            .enumerate()
-        {
-            loaded.context.flash_attention = setting;
-            match time_turn(loaded, &prompt, decode) {
-                Ok((p, d)) => best[slot] = (best[slot].0.min(p), best[slot].1.min(d)),
-                Err(e) => failed[slot] = Some(e),
-            }
+    for (slot, setting) in [FlashAttention::Off, FlashAttention::On]
+        .into_iter()
+        .enumerate()
+    {
+        loaded.context.flash_attention = setting;
+        match time_turn(loaded, &prompt) {
+            Ok(t) => times[slot] = t,
+            Err(e) => failed[slot] = Some(e),
         }
     }
     loaded.info.n_ctx = n_ctx;
@@ -148,38 +154,59 @@ fn measure(loaded: &mut LoadedModel) -> Result<FlashChoice, EngineError> {
                 on: false,
                 prompt_ratio: 0.0,
                 decode_ratio: 0.0,
+                verify_ratio: 0.0,
             })
         }
         _ => {}
     }
-    let [(off_p, off_d), (on_p, on_d)] = best;
-    let turn = |p: f64, d: f64| TURN_PROMPT * p + TURN_DECODE * d;
+    let [off, on] = times;
     Ok(FlashChoice {
-        on: turn(on_p, on_d) < MARGIN * turn(off_p, off_d),
-        prompt_ratio: off_p / on_p,
-        decode_ratio: off_d / on_d,
+        on: on.turn() < MARGIN * off.turn(),
+        prompt_ratio: off.prompt / on.prompt,
+        decode_ratio: off.decode / on.decode,
+        verify_ratio: off.verify / on.verify,
     })
 }
 
-/// Seconds per prompt token and per decoded token in a fresh session.
-fn time_turn(
-    loaded: &LoadedModel,
-    prompt: &[LlamaToken],
-    decode_tokens: usize,
-) -> Result<(f64, f64), EngineError> {
+/// Seconds per prompt token, per decoded token and per verify batch.
+#[derive(Clone, Copy, Debug, Default)]
+struct Times {
+    prompt: f64,
+    decode: f64,
+    verify: f64,
+}
+
+impl Times {
+    fn turn(&self) -> f64 {
+        TURN_PROMPT * self.prompt + TURN_DECODE * self.decode + TURN_VERIFY * self.verify
+    }
+}
+
+/// One turn in miniature in a fresh session.
+fn time_turn(loaded: &LoadedModel, prompt: &[LlamaToken]) -> Result<Times, EngineError> {
     let mut session = KvSession::new(loaded)?;
     let started = Instant::now();
     session.prefill(prompt, &[], &CancelFlag::new(), None)?;
-    let prefill = started.elapsed().as_secs_f64();
+    let prompt_s = started.elapsed().as_secs_f64();
+    let rows: Vec<LlamaToken> = prompt.iter().copied().cycle().take(VERIFY_ROWS).collect();
+    let depth = session.tokens().len();
+    let mut verify = f64::MAX;
+    for _ in 0..VERIFY_BATCHES {
+        let started = Instant::now();
+        session.decode_rows(&rows)?;
+        verify = verify.min(started.elapsed().as_secs_f64());
+        session.truncate(depth)?;
+    }
     let started = Instant::now();
-    for &token in prompt.iter().take(decode_tokens) {
+    for &token in prompt.iter().take(DECODE_TOKENS) {
         session.push(token)?;
     }
     let decode = started.elapsed().as_secs_f64();
-    Ok((
-        prefill / prompt.len() as f64,
-        decode / decode_tokens.max(1) as f64,
-    ))
+    Ok(Times {
+        prompt: prompt_s / prompt.len() as f64,
+        decode: decode / DECODE_TOKENS as f64,
+        verify,
+    })
 }
 
 /// Ordinary code, as many tokens as the measurement needs.

@@ -12,6 +12,7 @@ pub mod common;
 pub mod demo;
 pub mod engine;
 pub mod fallback;
+pub mod flash_auto;
 pub mod mtp;
 pub mod ngram;
 pub mod openai;

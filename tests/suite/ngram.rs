@@ -67,6 +67,19 @@ fn ngram_speculation_is_plain_decoding_on_the_real_models() {
 }
 
 #[test]
+fn auto_speculation_drafts_by_ngram_for_a_model_with_neither_mtp_nor_a_draft() {
+    let _guard = llama_lock();
+    let (_engine, info) = load(SMOLLM2, 256, None);
+    let plan = lode::config::SpeculationSettings::default().plan_for(&info.path);
+    assert_eq!(
+        plan.speculation(&info),
+        Speculation::Ngram {
+            length: DraftLength::Adaptive { max: 32 }
+        }
+    );
+}
+
+#[test]
 fn ngram_after_a_disk_restored_prefix_is_plain_decoding() {
     let _guard = llama_lock();
     let cache = tempfile::tempdir().unwrap();

@@ -15,7 +15,7 @@ use lode::engine::model::TemplateKind;
 use lode::engine::template::builtin::Family;
 use lode::engine::template::caps::TemplateCaps;
 use lode::engine::{
-    CancelFlag, ContextOptions, DiskCacheConfig, DraftLength, Engine, EngineConfig,
+    CancelFlag, ContextOptions, DiskCacheConfig, DraftLength, Engine, EngineConfig, FlashAttention,
     GenerateRequest, LoadOptions, ModelInfo, Persist, Speculation,
 };
 use serde_json::Value;
@@ -47,6 +47,8 @@ pub fn options(file: &str, n_ctx: u32) -> LoadOptions {
             n_ctx: Some(n_ctx),
             threads: 2,
             threads_batch: 2,
+            // Chosen, not measured at every load (`flash_attention_auto` measures).
+            flash_attention: FlashAttention::Off,
             ..ContextOptions::default()
         },
         ..LoadOptions::new(real_model(file))
