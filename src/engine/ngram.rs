@@ -15,7 +15,7 @@ use llama_cpp_2::token::LlamaToken;
 
 use crate::engine::error::EngineError;
 use crate::engine::kv_session::KvSession;
-use crate::engine::speculative::Drafter;
+use crate::engine::speculative::{history, Drafter};
 
 /// Tokens the key n-gram spans: short enough to find a copy soon after it starts, long
 /// enough that a match is rarely chance.
@@ -132,10 +132,7 @@ impl<'a> Ngram<'a> {
 
 impl Drafter for Ngram<'_> {
     fn cap(&mut self, target: &mut KvSession<'_>, pending: LlamaToken, limit: usize) -> usize {
-        let mut history = Vec::with_capacity(target.tokens().len() + 1);
-        history.extend_from_slice(target.tokens());
-        history.push(pending);
-        self.index.sync(&history);
+        self.index.sync(&history(target, pending));
         self.found = self.index.lookup(limit).0;
         self.found.len()
     }
@@ -148,17 +145,8 @@ impl Drafter for Ngram<'_> {
     ) -> Result<Vec<LlamaToken>, EngineError> {
         let mut drafts = std::mem::take(&mut self.found);
         drafts.truncate(k);
-        Ok(drafts)
-    }
-
-    fn settle(
-        &mut self,
-        _: &mut KvSession<'_>,
-        _: &[LlamaToken],
-        _: usize,
-    ) -> Result<(), EngineError> {
         // The next lookup syncs with whatever the target kept.
-        Ok(())
+        Ok(drafts)
     }
 
     fn steps(&self, _k: usize) -> usize {

@@ -87,6 +87,14 @@ pub(crate) fn cannot_roll_back(target: &LoadedModel) -> Option<String> {
         })
 }
 
+/// Everything the target holds, then `pending`: what the next token follows.
+pub(crate) fn history(target: &KvSession<'_>, pending: LlamaToken) -> Vec<LlamaToken> {
+    let mut history = Vec::with_capacity(target.tokens().len() + 1);
+    history.extend_from_slice(target.tokens());
+    history.push(pending);
+    history
+}
+
 /// Something that proposes the target's next tokens.
 pub(crate) trait Drafter {
     /// Up to `k` tokens to follow `pending`, which comes after everything `target` holds.
@@ -97,13 +105,16 @@ pub(crate) trait Drafter {
         k: usize,
     ) -> Result<Vec<LlamaToken>, EngineError>;
 
-    /// The target verified a round (`drafts` may be empty) and kept `accepted` of them.
+    /// The target verified a round (`drafts` may be empty) and kept `accepted` of them. A
+    /// drafter that reads the target's tokens at its next proposal has nothing to do.
     fn settle(
         &mut self,
-        target: &mut KvSession<'_>,
-        drafts: &[LlamaToken],
-        accepted: usize,
-    ) -> Result<(), EngineError>;
+        _target: &mut KvSession<'_>,
+        _drafts: &[LlamaToken],
+        _accepted: usize,
+    ) -> Result<(), EngineError> {
+        Ok(())
+    }
 
     /// Draft steps a proposal of `k` tokens costs.
     fn steps(&self, k: usize) -> usize;
@@ -149,11 +160,8 @@ impl Drafter for DraftModel<'_, '_> {
     ) -> Result<Vec<LlamaToken>, EngineError> {
         // Catching up through prefill keeps the draft's common prefix and decodes whatever it
         // missed in one batch: rounds the policy skipped cost the draft nothing.
-        let mut history = Vec::with_capacity(target.tokens().len() + 1);
-        history.extend_from_slice(target.tokens());
-        history.push(pending);
         self.session
-            .prefill(&history, &[], &CancelFlag::new(), None)?;
+            .prefill(&history(target, pending), &[], &CancelFlag::new(), None)?;
         let mut drafts = Vec::with_capacity(k);
         for j in 0..k {
             let next = self.greedy.sample(
@@ -166,17 +174,8 @@ impl Drafter for DraftModel<'_, '_> {
                 self.session.push(next)?;
             }
         }
-        Ok(drafts)
-    }
-
-    fn settle(
-        &mut self,
-        _: &mut KvSession<'_>,
-        _: &[LlamaToken],
-        _: usize,
-    ) -> Result<(), EngineError> {
         // The next proposal's prefill drops what the target rejected.
-        Ok(())
+        Ok(drafts)
     }
 
     fn steps(&self, k: usize) -> usize {
