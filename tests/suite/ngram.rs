@@ -48,8 +48,11 @@ fn ngram_speculation_is_plain_decoding_on_the_real_models() {
                 spec.tokens, plain.tokens,
                 "{file} {length:?}: ngram != plain"
             );
+            // A fixed length always drafts the copy; the adaptive policy drafts what this
+            // machine's timings say pays, which varies from run to run.
+            let least = if length == FIXED { 8 } else { 0 };
             assert!(
-                spec.stats.draft_accepted > 8,
+                spec.stats.draft_accepted > least,
                 "{file} {length:?}: the copy was not drafted: {:?}",
                 spec.stats
             );
