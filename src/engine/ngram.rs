@@ -15,7 +15,7 @@ use llama_cpp_2::token::LlamaToken;
 
 use crate::engine::error::EngineError;
 use crate::engine::kv_session::KvSession;
-use crate::engine::speculative::{history, Drafter};
+use crate::engine::speculative::Drafter;
 
 /// Tokens the key n-gram spans: short enough to find a copy soon after it starts, long
 /// enough that a match is rarely chance.
@@ -38,9 +38,16 @@ pub struct NgramIndex {
 }
 
 impl NgramIndex {
-    /// Makes the index cover exactly `history`: drops what diverged, adds what is new.
-    fn sync(&mut self, history: &[LlamaToken]) {
-        let keep = crate::engine::kv_session::common_prefix(&self.tokens, history);
+    /// Makes the index cover exactly `held` then `next` (the session's tokens and the one
+    /// pending, without copying the session's): drops what diverged, adds what is new.
+    fn sync(&mut self, held: &[LlamaToken], next: &[LlamaToken]) {
+        let history = || held.iter().chain(next);
+        let keep = self
+            .tokens
+            .iter()
+            .zip(history())
+            .take_while(|(a, b)| a == b)
+            .count();
         while self.tokens.len() > keep {
             let end = self.tokens.len();
             if end >= KEY {
@@ -55,7 +62,7 @@ impl NgramIndex {
             }
             self.tokens.pop();
         }
-        for &token in &history[keep..] {
+        for &token in history().skip(keep) {
             self.tokens.push(token);
             let end = self.tokens.len();
             if end >= KEY {
@@ -132,7 +139,7 @@ impl<'a> Ngram<'a> {
 
 impl Drafter for Ngram<'_> {
     fn cap(&mut self, target: &mut KvSession<'_>, pending: LlamaToken, limit: usize) -> usize {
-        self.index.sync(&history(target, pending));
+        self.index.sync(target.tokens(), &[pending]);
         self.found = self.index.lookup(limit).0;
         self.found.len()
     }
@@ -165,7 +172,7 @@ mod tests {
 
     fn index(ids: &[i32]) -> NgramIndex {
         let mut index = NgramIndex::default();
-        index.sync(&toks(ids));
+        index.sync(&toks(ids), &[]);
         index
     }
 
@@ -200,9 +207,9 @@ mod tests {
         assert_eq!(index.lookup(2).0, toks(&[7, 7]));
         // The session drops back to before the first occurrence's continuation and goes on
         // differently: the old continuation is gone, the new one is found.
-        index.sync(&toks(&[1, 2, 3, 8, 9, 1, 2, 3]));
+        index.sync(&toks(&[1, 2, 3, 8, 9, 1, 2, 3]), &[]);
         assert_eq!(index.lookup(2).0, toks(&[8, 9]));
-        index.sync(&toks(&[1, 2]));
+        index.sync(&toks(&[1, 2]), &[]);
         assert_eq!(index.tokens, toks(&[1, 2]));
         assert!(index.ends.is_empty());
     }
@@ -213,11 +220,11 @@ mod tests {
         let whole = index(&ids);
         let mut stepped = NgramIndex::default();
         for end in (0..=ids.len()).step_by(7) {
-            stepped.sync(&toks(&ids[..end]));
+            stepped.sync(&toks(&ids[..end]), &[]);
             // And back a little, as after a rejected draft.
-            stepped.sync(&toks(&ids[..end.saturating_sub(2)]));
+            stepped.sync(&toks(&ids[..end.saturating_sub(2)]), &[]);
         }
-        stepped.sync(&toks(&ids));
+        stepped.sync(&toks(&ids), &[]);
         assert_eq!(stepped.tokens, whole.tokens);
         assert_eq!(stepped.ends, whole.ends);
         assert_eq!(stepped.lookup(8), whole.lookup(8));

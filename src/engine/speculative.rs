@@ -87,14 +87,6 @@ pub(crate) fn cannot_roll_back(target: &LoadedModel) -> Option<String> {
         })
 }
 
-/// Everything the target holds, then `pending`: what the next token follows.
-pub(crate) fn history(target: &KvSession<'_>, pending: LlamaToken) -> Vec<LlamaToken> {
-    let mut history = Vec::with_capacity(target.tokens().len() + 1);
-    history.extend_from_slice(target.tokens());
-    history.push(pending);
-    history
-}
-
 /// Something that proposes the target's next tokens.
 pub(crate) trait Drafter {
     /// Up to `k` tokens to follow `pending`, which comes after everything `target` holds.
@@ -160,8 +152,11 @@ impl Drafter for DraftModel<'_, '_> {
     ) -> Result<Vec<LlamaToken>, EngineError> {
         // Catching up through prefill keeps the draft's common prefix and decodes whatever it
         // missed in one batch: rounds the policy skipped cost the draft nothing.
+        let mut history = Vec::with_capacity(target.tokens().len() + 1);
+        history.extend_from_slice(target.tokens());
+        history.push(pending);
         self.session
-            .prefill(&history(target, pending), &[], &CancelFlag::new(), None)?;
+            .prefill(&history, &[], &CancelFlag::new(), None)?;
         let mut drafts = Vec::with_capacity(k);
         for j in 0..k {
             let next = self.greedy.sample(
@@ -293,6 +288,9 @@ pub(crate) fn decode(
         for row in 0..batch.len() {
             let token = sampler.sample(&model.model, target.context(), row as i32)?;
             let matched = drafts.get(row) == Some(&token);
+            if matched {
+                accepted += 1;
+            }
             if let Some(reason) = out.take(token) {
                 if reason == FinishReason::Repetition && out.close_loop(sampler, model) {
                     // The token stands; the closing tokens follow one at a time, as in
@@ -301,13 +299,7 @@ pub(crate) fn decode(
                 } else {
                     finish = Some(reason);
                 }
-                if matched {
-                    accepted += 1;
-                }
                 break;
-            }
-            if matched {
-                accepted += 1;
             }
             if !matched {
                 // The target's own token: a correction, or the one after a fully accepted

@@ -328,9 +328,7 @@ fn serve(
                 let _ = reply.send(Ok(tokens.iter().map(|t| t.0).collect()));
             }
             Command::DropSession { session, reply } => {
-                served.sessions.remove(&session);
-                served.draft_sessions.remove(&session);
-                served.ngrams.remove(&session);
+                served.forget(&session);
                 let _ = reply.send(());
             }
             Command::Calibrate { mtp, reps, reply } => {
@@ -475,21 +473,26 @@ impl<'m> Served<'m> {
                 None,
             ),
             Speculation::Draft { .. } if self.draft.is_none() => return Err(EngineError::NoDraft),
-            Speculation::Draft { length } if loaded.info.memory != MemoryKind::Attention => (
-                SessionKind::Speculative {
-                    n_draft: length.max(),
-                },
-                None,
-            ),
-            Speculation::Draft { .. } => (SessionKind::Plain, None),
-            Speculation::Ngram { length } if loaded.info.memory != MemoryKind::Attention => (
-                SessionKind::Speculative {
-                    n_draft: length.max(),
-                },
-                None,
-            ),
-            Speculation::Ngram { .. } => (SessionKind::Plain, None),
+            // Recurrent state keeps snapshots to roll rejected drafts back.
+            Speculation::Draft { length } | Speculation::Ngram { length }
+                if loaded.info.memory != MemoryKind::Attention =>
+            {
+                (
+                    SessionKind::Speculative {
+                        n_draft: length.max(),
+                    },
+                    None,
+                )
+            }
+            Speculation::Draft { .. } | Speculation::Ngram { .. } => (SessionKind::Plain, None),
         })
+    }
+
+    /// Drops session `name` with what mirrors it (its draft session, its n-gram index).
+    fn forget(&mut self, name: &str) {
+        self.sessions.remove(name);
+        self.draft_sessions.remove(name);
+        self.ngrams.remove(name);
     }
 
     /// Makes sure the session `name` exists with `kind`, dropping the least recently used
@@ -515,9 +518,7 @@ impl<'m> Served<'m> {
                 .min_by_key(|(_, (used, _))| *used)
                 .map(|(name, _)| name.clone());
             if let Some(oldest) = oldest {
-                self.sessions.remove(&oldest);
-                self.draft_sessions.remove(&oldest);
-                self.ngrams.remove(&oldest);
+                self.forget(&oldest);
             }
         }
         let session = match KvSession::with_kind(self.loaded, kind) {
