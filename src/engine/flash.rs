@@ -126,9 +126,9 @@ fn write_memo(path: &Path, memo: &BTreeMap<String, FlashChoice>) -> std::io::Res
 fn measure(loaded: &mut LoadedModel) -> Result<FlashChoice, EngineError> {
     let n_ctx = loaded.info.n_ctx;
     // Its own small context: the user's may be large, and only the KV size is at stake.
-    let ctx = MEASURE_CTX
-        .min(loaded.info.n_ctx_train)
-        .max(n_ctx.min(MEASURE_CTX));
+    // At least room for the decodes and a verify batch, even for a model that declares a
+    // tiny training context (llama.cpp runs a context past it).
+    let ctx = MEASURE_CTX.min(loaded.info.n_ctx_train).max(64);
     loaded.info.n_ctx = ctx;
     let room = ctx as usize - VERIFY_ROWS - DECODE_TOKENS - 2;
     let prompt = prompt_tokens(loaded, room.min(PROMPT_TOKENS));
