@@ -467,6 +467,11 @@ impl Config {
         )
     }
 
+    /// Where the router keeps the heads it fitted, one per small model and label set.
+    pub fn router_heads(&self) -> PathBuf {
+        self.dirs.cache.join("router")
+    }
+
     /// Where `auto` flash attention remembers its measurements.
     pub fn flash_memo(&self) -> PathBuf {
         self.dirs.cache.join("flash-attention.json")

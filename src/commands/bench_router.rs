@@ -1,46 +1,33 @@
-//! `lode bench --router`: how well and how fast the router decides, on the label set the
-//! rules were written against (`fixtures/router/labels.jsonl`, built into the binary).
+//! `lode bench --router`: how well and how fast the router decides, on the bundled label
+//! set (`fixtures/router/labels.jsonl`, see `router::labels`).
 //!
 //! Tier 0 is scored on every line: coverage (direct lines the rules answer) and precision
 //! (answered lines that really are direct — a wrong catch runs a call the user did not ask
 //! for, so it should be 1.0), with per-request latency over repeated passes. Tier 1 runs
-//! when there is a small model, on every line the rules leave to it: the classifier's lane
-//! against the label, and its latency cold (the instructions computed) and with the
-//! instructions' prefix cached, which is what every request after the first pays.
+//! when there is a small model, on the held-out lines the rules leave to it (never on lines
+//! a head was fitted on), for every candidate classifier side by side: the generated JSON
+//! verdict, the label tokens' logits after a few-shot prefix, and linear probes on the
+//! model's hidden states. Each gets its accuracy per lane, confusion, and latency cold (the
+//! prefix computed) and warm (the prefix kept in the session).
 
 use std::hint::black_box;
 use std::io::Write;
-use std::path::PathBuf;
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::cli::BenchArgs;
-use crate::commands::{progress_bar, CommandError};
-use crate::compose::routing::{load_small, memory_shortfall};
+use crate::commands::CommandError;
 use crate::config::Config;
-use crate::engine::{
-    CancelFlag, ContextOptions, DiskCacheConfig, Engine, EngineError, GenerateRequest, ModelInfo,
-};
-use crate::router::{rules, Classifier, Lane};
+use crate::router::labels::{self, Labeled};
+use crate::router::{rules, Lane};
 
-/// The labeled requests, one JSON object a line: `{"request", "lane", "note"}`.
-const LABELS: &str = include_str!("../../fixtures/router/labels.jsonl");
+mod tier1;
+
+pub use tier1::Tier1Report;
 
 /// Passes over the whole label set for tier 0's latency.
 const PASSES: usize = 100;
-
-/// Tokens decoded for the turn the overhead estimate compares against.
-const DECODE_TOKENS: u32 = 128;
-
-/// One labeled request.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-pub struct Labeled {
-    pub request: String,
-    pub lane: Lane,
-    #[serde(default)]
-    pub note: String,
-}
 
 /// What `lode bench --router --json` prints.
 #[derive(Debug, Serialize)]
@@ -80,75 +67,12 @@ pub struct Tier0Report {
     pub pass_mean_us: f64,
 }
 
-/// Tier 1 (the small model's classifier) on the lines tier 0 does not answer.
-#[derive(Debug, Serialize)]
-pub struct Tier1Report {
-    pub model: String,
-    pub model_path: PathBuf,
-    pub threads: u32,
-    /// Lines classified.
-    pub requests: usize,
-    /// Classifications that failed (counted as wrong).
-    pub failed: usize,
-    /// The classifier's lane equal to the label, over `requests`.
-    pub accuracy: f64,
-    /// Counts by label, then by the lane the classifier said.
-    pub confusion: Confusion,
-    /// The first classification: the instructions computed from scratch.
-    pub cold: Latency,
-    /// The mean of the rest: the instructions' prefix kept in the router session.
-    pub cached: Latency,
-    /// `cached.wall_ms` / `cold.wall_ms`.
-    pub cached_over_cold: f64,
-    /// `cached.prefill_ms` / `cold.prefill_ms`.
-    pub prefill_cached_over_cold: f64,
-    pub overhead_estimate: Overhead,
-}
-
-/// A classification's cost.
-#[derive(Debug, Default, Serialize)]
-pub struct Latency {
-    /// Wall time of the whole call.
-    pub wall_ms: f64,
-    pub prefill_ms: f64,
-    pub prompt_tokens: f64,
-    pub cached_tokens: f64,
-}
-
-/// Counts by label.
-#[derive(Debug, Default, Serialize)]
-pub struct Confusion {
-    pub direct: Said,
-    pub small: Said,
-    pub large: Said,
-}
-
-/// Counts by what the classifier said.
-#[derive(Debug, Default, Serialize)]
-pub struct Said {
-    pub direct: u32,
-    pub small: u32,
-    pub large: u32,
-    pub failed: u32,
-}
-
-/// Router overhead as a share of a turn — an estimate, not a measured turn.
-#[derive(Debug, Serialize)]
-pub struct Overhead {
-    pub decode_tokens: u32,
-    /// The small model decoding `decode_tokens` tokens on the same engine, once.
-    pub decode_ms: f64,
-    /// cached classification ÷ (cached classification + that decode).
-    pub share: f64,
-    pub basis: &'static str,
-}
-
 /// Runs `lode bench --router`.
 pub fn run(args: &BenchArgs, config: &Config, out: &mut dyn Write) -> Result<(), CommandError> {
     let labels = labels()?;
     let tier0 = tier0(&labels);
     let count = |lane| labels.iter().filter(|l| l.lane == lane).count();
-    let (tier1, tier1_reason) = match tier1(args, config, &labels) {
+    let (tier1, tier1_reason) = match tier1::measure(args, config, &labels) {
         Ok(report) => (Some(report), None),
         Err(reason) => (None, Some(reason)),
     };
@@ -171,20 +95,14 @@ pub fn run(args: &BenchArgs, config: &Config, out: &mut dyn Write) -> Result<(),
 }
 
 fn labels() -> Result<Vec<Labeled>, CommandError> {
-    LABELS
-        .lines()
-        .filter(|line| !line.trim().is_empty())
-        .map(|line| {
-            serde_json::from_str(line).map_err(|e| CommandError::BadJson {
-                path: "fixtures/router/labels.jsonl".into(),
-                message: format!("{e}: {line}"),
-            })
-        })
-        .collect()
+    labels::bundled().map_err(|e| CommandError::BadJson {
+        path: "fixtures/router/labels.jsonl".into(),
+        message: e.to_string(),
+    })
 }
 
 #[allow(clippy::cast_precision_loss)]
-fn ratio(part: usize, whole: usize) -> f64 {
+pub(crate) fn ratio(part: usize, whole: usize) -> f64 {
     if whole == 0 {
         1.0
     } else {
@@ -239,7 +157,7 @@ fn tier0(labels: &[Labeled]) -> Tier0Report {
 }
 
 #[allow(clippy::cast_precision_loss)]
-fn mean(values: &[f64]) -> f64 {
+pub(crate) fn mean(values: &[f64]) -> f64 {
     if values.is_empty() {
         return 0.0;
     }
@@ -258,161 +176,6 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     }
     let rank = (q * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-/// Tier 1 on the lines tier 0 leaves, or why it cannot be measured.
-fn tier1(args: &BenchArgs, config: &Config, labels: &[Labeled]) -> Result<Tier1Report, String> {
-    let path = match args.small_model.as_deref() {
-        Some(spec) if spec.starts_with("scripted:") => {
-            return Err("a scripted small model cannot classify: tier 1 not measured".to_string())
-        }
-        Some(spec) => PathBuf::from(spec),
-        None => config.models.small.clone().ok_or_else(|| {
-            "no small model is configured ([models.small] path, or --small-model): \
-             tier 1 not measured, and routing sends what the rules leave to the large model"
-                .to_string()
-        })?,
-    };
-    if let Some(short) = memory_shortfall(&path) {
-        return Err(short);
-    }
-    let threads = args.model.threads.unwrap_or(config.engine.threads).max(1);
-    let (engine, info) = load(args, config, &path, threads).map_err(|e| {
-        format!(
-            "the small model `{}` did not load ({e}): tier 1 not measured",
-            path.display()
-        )
-    })?;
-    let classifier = Classifier::new(engine.clone());
-    let left: Vec<&Labeled> = labels
-        .iter()
-        .filter(|l| rules::match_request(&l.request).is_none())
-        .collect();
-    let cancel = CancelFlag::new();
-    let mut confusion = Confusion::default();
-    let mut latencies = Vec::with_capacity(left.len());
-    let (mut correct, mut failed) = (0, 0);
-    let mut progress = progress_bar("classifying");
-    for (i, label) in left.iter().enumerate() {
-        let started = Instant::now();
-        let result = classifier.classify(&label.request, "", &cancel);
-        let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let row = match label.lane {
-            Lane::Direct => &mut confusion.direct,
-            Lane::Small => &mut confusion.small,
-            Lane::Large => &mut confusion.large,
-        };
-        match result {
-            Ok(c) => {
-                correct += usize::from(c.lane == label.lane);
-                *match c.lane {
-                    Lane::Direct => &mut row.direct,
-                    Lane::Small => &mut row.small,
-                    Lane::Large => &mut row.large,
-                } += 1;
-                latencies.push(Latency {
-                    wall_ms,
-                    prefill_ms: c.stats.prefill_ms,
-                    prompt_tokens: f64::from(c.stats.prompt_tokens),
-                    cached_tokens: f64::from(c.stats.cached_tokens),
-                });
-            }
-            Err(_) => {
-                failed += 1;
-                row.failed += 1;
-            }
-        }
-        if let Some(progress) = progress.as_mut() {
-            #[allow(clippy::cast_precision_loss)]
-            progress((i + 1) as f32 / left.len() as f32);
-        }
-    }
-    let mut latencies = latencies.into_iter();
-    let cold = latencies.next().unwrap_or_default();
-    let rest: Vec<Latency> = latencies.collect();
-    let cached = Latency {
-        wall_ms: mean_of(&rest, |l| l.wall_ms),
-        prefill_ms: mean_of(&rest, |l| l.prefill_ms),
-        prompt_tokens: mean_of(&rest, |l| l.prompt_tokens),
-        cached_tokens: mean_of(&rest, |l| l.cached_tokens),
-    };
-    let decode_ms = decode_time(&engine).map_err(|e| format!("the decode measurement: {e}"))?;
-    Ok(Tier1Report {
-        model: info.name,
-        model_path: path,
-        threads,
-        requests: left.len(),
-        failed,
-        accuracy: ratio(correct, left.len()),
-        confusion,
-        cached_over_cold: divide(cached.wall_ms, cold.wall_ms),
-        prefill_cached_over_cold: divide(cached.prefill_ms, cold.prefill_ms),
-        overhead_estimate: Overhead {
-            decode_tokens: DECODE_TOKENS,
-            decode_ms,
-            share: divide(cached.wall_ms, cached.wall_ms + decode_ms),
-            basis: "estimate: one cached classification ÷ (that + the small model decoding \
-                    128 tokens); a real turn also prefills its context and runs tools",
-        },
-        cold,
-        cached,
-    })
-}
-
-fn mean_of(latencies: &[Latency], field: impl Fn(&Latency) -> f64) -> f64 {
-    mean(&latencies.iter().map(field).collect::<Vec<_>>())
-}
-
-fn divide(a: f64, b: f64) -> f64 {
-    if b > 0.0 {
-        a / b
-    } else {
-        0.0
-    }
-}
-
-/// The small model in its own engine, as the router opens it, but with a disk cache of its
-/// own (emptied first) so the first classification is cold on every run and the user's
-/// cache is left alone.
-fn load(
-    args: &BenchArgs,
-    config: &Config,
-    path: &std::path::Path,
-    threads: u32,
-) -> Result<(Engine, ModelInfo), EngineError> {
-    let scratch = config.dirs.cache.join("bench-router");
-    let _ = std::fs::remove_dir_all(&scratch);
-    let context = ContextOptions {
-        threads,
-        threads_batch: threads,
-        flash_attention: args
-            .model
-            .flash_attn
-            .unwrap_or(config.engine.flash_attention),
-        ..ContextOptions::default()
-    };
-    load_small(
-        path,
-        args.model.gpu_layers.or(config.engine.gpu_layers),
-        context,
-        Some(DiskCacheConfig {
-            dir: scratch,
-            max_bytes: u64::MAX,
-        }),
-        Some(config.flash_memo()),
-        || progress_bar("loading small model"),
-    )
-}
-
-/// Milliseconds the small model takes to decode [`DECODE_TOKENS`] tokens, in a session of
-/// its own so the router's stays as it was.
-fn decode_time(engine: &Engine) -> Result<f64, EngineError> {
-    let mut request = GenerateRequest::text("fn main() {\n", DECODE_TOKENS);
-    request.session = "bench-decode".to_string();
-    request.stop_at_eog = false;
-    request.disk_cache = false;
-    let completion = engine.generate(request)?.blocking_complete(|_| {})?;
-    Ok(completion.stats.decode_ms)
 }
 
 fn print_report(r: &RouterBenchReport, out: &mut dyn Write) -> std::io::Result<()> {
@@ -448,60 +211,11 @@ fn print_report(r: &RouterBenchReport, out: &mut dyn Write) -> std::io::Result<(
     for line in &t0.missed {
         writeln!(out, "  missed     {:?} ({})", line.request, line.note)?;
     }
-    let Some(t1) = &r.tier1 else {
-        let reason = r.tier1_reason.as_deref().unwrap_or("");
-        return writeln!(out, "tier 1 (small model): not measured: {reason}");
-    };
-    writeln!(out, "tier 1 (small model)")?;
-    writeln!(
-        out,
-        "  model      {} ({}, {} threads)",
-        t1.model,
-        t1.model_path.display(),
-        t1.threads
-    )?;
-    writeln!(
-        out,
-        "  accuracy   {:.3} on {} requests the rules leave ({} failed)",
-        t1.accuracy, t1.requests, t1.failed
-    )?;
-    writeln!(
-        out,
-        "  confusion  label: said direct / small / large / failed"
-    )?;
-    for (label, said) in [
-        ("direct", &t1.confusion.direct),
-        ("small", &t1.confusion.small),
-        ("large", &t1.confusion.large),
-    ] {
-        writeln!(
-            out,
-            "    {label:<7}  {} / {} / {} / {}",
-            said.direct, said.small, said.large, said.failed
-        )?;
+    match &r.tier1 {
+        Some(t1) => tier1::print(t1, out),
+        None => {
+            let reason = r.tier1_reason.as_deref().unwrap_or("");
+            writeln!(out, "tier 1 (small model): not measured: {reason}")
+        }
     }
-    writeln!(
-        out,
-        "  cold       {:.1} ms (prefill {:.1} ms, {:.0} prompt tokens)",
-        t1.cold.wall_ms, t1.cold.prefill_ms, t1.cold.prompt_tokens
-    )?;
-    writeln!(
-        out,
-        "  cached     {:.1} ms mean (prefill {:.1} ms, {:.0} of {:.0} prompt tokens cached)",
-        t1.cached.wall_ms, t1.cached.prefill_ms, t1.cached.cached_tokens, t1.cached.prompt_tokens
-    )?;
-    writeln!(
-        out,
-        "  ratio      {:.3} cached/cold (prefill {:.3})",
-        t1.cached_over_cold, t1.prefill_cached_over_cold
-    )?;
-    let o = &t1.overhead_estimate;
-    writeln!(
-        out,
-        "  overhead   ~{:.1}% of a turn ({}; decode {:.1} ms)",
-        o.share * 100.0,
-        o.basis,
-        o.decode_ms
-    )?;
-    Ok(())
 }

@@ -55,7 +55,7 @@ pub fn run(args: &RouteArgs, config: &Config, out: &mut dyn Write) -> Result<(),
     let request = read_request(&args.request)?;
     let mode = args.route.unwrap_or(config.router.mode);
     let router = open_router(args, config, mode, &request);
-    let decision = router.route(&request, "", &CancelFlag::new());
+    let decision = router.route(&request, &CancelFlag::new());
     if args.json {
         let text =
             serde_json::to_string(&RouteReport::new(&decision)).map_err(std::io::Error::other)?;

@@ -15,7 +15,8 @@ use crate::engine::options::ProgressFn;
 use crate::engine::{
     ContextOptions, DiskCacheConfig, Engine, EngineConfig, EngineError, LoadOptions, ModelInfo,
 };
-use crate::router::{Classifier, RouteMode, Router};
+use crate::router::probe::ProbeModel;
+use crate::router::{Probe, RouteMode, Router};
 
 /// Context for the small model: a small lane's task plus the classifier's prompt.
 const SMALL_CTX: u32 = 8192;
@@ -23,7 +24,7 @@ const SMALL_CTX: u32 = 8192;
 /// The small model, as far as it could be opened.
 pub struct Small {
     pub backend: Option<Arc<dyn ModelBackend>>,
-    pub classifier: Option<Classifier>,
+    pub classifier: Option<Probe>,
     /// Why a small model that was asked for (`--small-model`, `[models.small]`) is not
     /// there, for the user to read. Without one asked for, the router's own reasons say
     /// what it does, and there is no note.
@@ -92,10 +93,20 @@ pub fn open_small(spec: Option<&str>, config: &Config, threads: Option<u32>) -> 
     );
     match loaded {
         Ok((engine, info)) => Small {
-            backend: Some(Arc::new(
-                LocalBackend::new(engine.clone(), info).with_held_turns(config.agent.held_turns),
+            classifier: Some(Probe::new(
+                ProbeModel {
+                    full: engine.clone(),
+                    info: info.clone(),
+                    gpu_layers: config.engine.gpu_layers,
+                    threads,
+                    flash_attention: config.engine.flash_attention,
+                    disk_cache: config.disk_cache(),
+                },
+                Some(config.router_heads()),
             )),
-            classifier: Some(Classifier::new(engine)),
+            backend: Some(Arc::new(
+                LocalBackend::new(engine, info).with_held_turns(config.agent.held_turns),
+            )),
             note: None,
         },
         Err(e) => Small::none(format!(

@@ -73,6 +73,10 @@ pub enum EngineError {
     #[error(transparent)]
     Backend(#[from] crate::engine::llama::BackendError),
 
+    /// A read (which has no partial answer to return) was cancelled.
+    #[error("cancelled")]
+    Cancelled,
+
     #[error("the engine thread stopped unexpectedly")]
     WorkerGone,
 }

@@ -452,11 +452,11 @@ fn render_head(
 }
 
 /// How many leading tokens of `prompt` the tokens of `text` cover.
-fn shared_tokens(model: &LoadedModel, text: &str, prompt: &[LlamaToken]) -> usize {
+pub(crate) fn shared_tokens(model: &LoadedModel, text: &str, prompt: &[LlamaToken]) -> usize {
     common_prefix(&tokenize(model, text), prompt)
 }
 
-fn tokenize(model: &LoadedModel, text: &str) -> Vec<LlamaToken> {
+pub(crate) fn tokenize(model: &LoadedModel, text: &str) -> Vec<LlamaToken> {
     let vocab = model.model.vocab();
     let add_bos = vocab.should_add_bos() && !starts_with_bos(model, text);
     vocab.tokenize(text.as_bytes(), add_bos, true)
@@ -464,7 +464,10 @@ fn tokenize(model: &LoadedModel, text: &str) -> Vec<LlamaToken> {
 
 /// Token ids from a caller are checked here: llama.cpp aborts the process on an id outside
 /// the vocabulary.
-fn checked_tokens(model: &LoadedModel, ids: &[i32]) -> Result<Vec<LlamaToken>, EngineError> {
+pub(crate) fn checked_tokens(
+    model: &LoadedModel,
+    ids: &[i32],
+) -> Result<Vec<LlamaToken>, EngineError> {
     let n_vocab = model.model.n_vocab();
     match ids.iter().find(|&&id| id < 0 || id >= n_vocab) {
         Some(bad) => Err(EngineError::BadToken {

@@ -10,7 +10,7 @@ use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use llama_cpp_2::context::params::{LlamaContextParams, LlamaContextType};
+use llama_cpp_2::context::params::{LlamaContextParams, LlamaContextType, LlamaPoolingType};
 use llama_cpp_2::context::session::{LlamaStateSeqFlags, SeqState};
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
@@ -74,13 +74,21 @@ pub enum SessionKind {
     /// As `Speculative`, drafting with the model's own MTP layers in a second context that
     /// follows every batch the model decodes.
     Mtp { n_draft: usize },
+    /// Reads hidden states: every decoded row keeps its final hidden state (and logits), so
+    /// batches are capped at [`READER_BATCH`] rows to bound that output buffer.
+    Reader,
 }
+
+/// Rows per batch in a [`SessionKind::Reader`] session. llama.cpp keeps logits for every row
+/// of an embeddings context, `rows × vocabulary` floats: 64 rows of a 262k vocabulary are
+/// 64 MiB, where a 512-row batch would be half a gigabyte.
+pub const READER_BATCH: u32 = 64;
 
 impl SessionKind {
     /// The most tokens a round may draft in this session.
     pub fn max_draft(self) -> usize {
         match self {
-            Self::Plain => 0,
+            Self::Plain | Self::Reader => 0,
             Self::Speculative { n_draft } | Self::Mtp { n_draft } => n_draft,
         }
     }
@@ -147,8 +155,17 @@ impl<'m> KvSession<'m> {
         } else {
             0
         };
-        let params =
+        let mut params =
             Self::context_params(model)?.with_n_rs_seq(u32::try_from(rollback).unwrap_or(0));
+        let mut n_batch = batch_size(model.context.n_batch, model.info.n_ctx);
+        if kind == SessionKind::Reader {
+            n_batch = n_batch.min(READER_BATCH);
+            params = params
+                .with_embeddings(true)
+                .with_pooling_type(LlamaPoolingType::None)
+                .with_n_batch(n_batch)
+                .with_n_ubatch(model.context.n_ubatch.clamp(1, n_batch));
+        }
         let n_ctx = model.info.n_ctx;
         let new_context = |params: LlamaContextParams| {
             model
@@ -157,7 +174,7 @@ impl<'m> KvSession<'m> {
                 .map_err(|_| EngineError::ContextFailed { n_ctx })
         };
         let ctx = match kind {
-            SessionKind::Plain | SessionKind::Speculative { .. } => {
+            SessionKind::Plain | SessionKind::Speculative { .. } | SessionKind::Reader => {
                 Contexts::Plain(new_context(params)?)
             }
             SessionKind::Mtp { n_draft } => {
@@ -191,7 +208,6 @@ impl<'m> KvSession<'m> {
                 Contexts::Mtp(Box::new(mtp))
             }
         };
-        let n_batch = batch_size(model.context.n_batch, n_ctx);
         Ok(Self {
             ctx,
             kind,
@@ -258,6 +274,11 @@ impl<'m> KvSession<'m> {
         self.n_ctx
     }
 
+    /// The most tokens one decode takes.
+    pub fn n_batch(&self) -> usize {
+        self.n_batch
+    }
+
     /// Forgets everything in the sequence.
     pub fn clear(&mut self) {
         self.ctx.target_mut().clear_kv_cache();
@@ -278,27 +299,56 @@ impl<'m> KvSession<'m> {
         cancel: &CancelFlag,
         disk: Option<&DiskPlan<'_>>,
     ) -> Result<PrefillReport, EngineError> {
-        let started = Instant::now();
         if prompt.is_empty() {
             return Err(EngineError::EmptyPrompt);
         }
+        self.bring(prompt, marks, cancel, disk, true)
+    }
+
+    /// Makes the sequence hold exactly `prompt`, with no logits needed: a prefix that more
+    /// tokens will follow in a batch of their own. Unlike [`prefill`](Self::prefill), a
+    /// prompt entirely in memory (or on disk) decodes nothing at all.
+    pub fn hold(
+        &mut self,
+        prompt: &[LlamaToken],
+        cancel: &CancelFlag,
+        disk: Option<&DiskPlan<'_>>,
+    ) -> Result<PrefillReport, EngineError> {
+        if prompt.is_empty() {
+            self.clear();
+            return Ok(PrefillReport::default());
+        }
+        self.bring(prompt, &[], cancel, disk, false)
+    }
+
+    /// `prefill` and `hold`: with `logits`, the last token is always decoded again.
+    fn bring(
+        &mut self,
+        prompt: &[LlamaToken],
+        marks: &[usize],
+        cancel: &CancelFlag,
+        disk: Option<&DiskPlan<'_>>,
+        logits: bool,
+    ) -> Result<PrefillReport, EngineError> {
+        let started = Instant::now();
         if prompt.len() >= self.n_ctx as usize {
             return Err(EngineError::PromptTooLong {
                 prompt: prompt.len(),
                 n_ctx: self.n_ctx,
             });
         }
-        // The last prompt token is always decoded again: its logits are what we sample from,
-        // and neither the KV cache nor a saved state keeps logits.
-        let lcp = common_prefix(&self.tokens, prompt).min(prompt.len() - 1);
+        // With logits, the last prompt token is always decoded again: its logits are what we
+        // sample from, and neither the KV cache nor a saved state keeps logits.
+        let reusable = prompt.len() - usize::from(logits);
+        let lcp = common_prefix(&self.tokens, prompt).min(reusable);
         let mut kept = self.rewind(lcp);
         let mut disk_cached = 0;
         if let Some(plan) = disk.filter(|p| p.read) {
-            disk_cached = self.restore_from_disk(plan, prompt, kept);
+            disk_cached = self.restore_from_disk(plan, prompt, kept, reusable);
             kept = kept.max(disk_cached);
         }
         let save_at = disk
-            .and_then(|p| p.save_at.map(|n| (p, n.min(prompt.len() - 1))))
+            .and_then(|p| p.save_at.map(|n| (p, n.min(reusable))))
             .filter(|(p, n)| *n > kept && !p.cache.contains(&p.namespace, &ids(&prompt[..*n])));
         // Positions where the prefill stops briefly: to save the disk entry, and on hybrid
         // models to checkpoint the recurrent state (caller marks such as the end of the
@@ -327,7 +377,7 @@ impl<'m> KvSession<'m> {
                 .find(|&at| at > pos)
                 .unwrap_or(prompt.len());
             let end = (pos + self.n_batch).min(next_stop);
-            self.decode(&prompt[pos..end], end == prompt.len())?;
+            self.decode(&prompt[pos..end], logits && end == prompt.len())?;
             pos = end;
             if let Some((plan, at)) = save_at.filter(|(_, at)| *at == pos) {
                 let saving = Instant::now();
@@ -490,11 +540,12 @@ impl<'m> KvSession<'m> {
         plan: &DiskPlan<'_>,
         prompt: &[LlamaToken],
         have: usize,
+        max_len: usize,
     ) -> usize {
         let prompt_ids = ids(prompt);
         let Some(hit) = plan
             .cache
-            .lookup(&plan.namespace, &prompt_ids, prompt.len() - 1)
+            .lookup(&plan.namespace, &prompt_ids, max_len)
             .filter(|hit| hit.n_tokens > have)
         else {
             return 0;

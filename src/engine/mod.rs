@@ -14,6 +14,7 @@ pub mod llama;
 pub mod model;
 pub mod ngram;
 pub mod options;
+pub mod read;
 pub mod repetition;
 pub mod sampling;
 pub mod spec_policy;
@@ -31,6 +32,7 @@ pub use generate::{
 };
 pub use model::{MemoryKind, ModelInfo};
 pub use options::{ContextOptions, FlashAttention, LoadOptions};
+pub use read::{ReadRequest, Reading};
 pub use sampling::{bounded_json_gbnf, json_schema_gbnf, Grammar, SamplingParams};
 pub use spec_policy::{CostTable, DraftLength, SpecPolicy};
 pub use worker::{DiskCacheConfig, Engine, EngineConfig, GenEvent, Generation};

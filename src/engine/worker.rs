@@ -22,6 +22,7 @@ use crate::engine::kv_session::{CancelFlag, KvSession, SessionKind};
 use crate::engine::model::{self, LoadedModel, MemoryKind, ModelInfo};
 use crate::engine::ngram::NgramIndex;
 use crate::engine::options::{ContextOptions, LoadOptions};
+use crate::engine::read::{read, ReadRequest, Reading};
 use crate::engine::spec_policy::{CostTable, DraftLength, SpecPolicy};
 use crate::engine::speculative;
 use crate::engine::template::RenderOptions;
@@ -60,6 +61,11 @@ enum Command {
         request: GenerateRequest,
         cancel: CancelFlag,
         events: tmpsc::UnboundedSender<GenEvent>,
+    },
+    Read {
+        request: ReadRequest,
+        cancel: CancelFlag,
+        reply: oneshot::Sender<Result<Reading, EngineError>>,
     },
     Tokenize {
         text: String,
@@ -180,6 +186,23 @@ impl Engine {
         })
     }
 
+    /// Reads `request` without generating (see [`read`](crate::engine::read)); blocking.
+    pub fn blocking_read(
+        &self,
+        request: ReadRequest,
+        cancel: CancelFlag,
+    ) -> Result<Reading, EngineError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Read {
+            request,
+            cancel,
+            reply,
+        })?;
+        answer
+            .blocking_recv()
+            .map_err(|_| EngineError::WorkerGone)?
+    }
+
     /// Tokenizes text with the loaded model (special tokens parsed).
     pub fn blocking_tokenize(&self, text: impl Into<String>) -> Result<Vec<i32>, EngineError> {
         let (reply, answer) = oneshot::channel();
@@ -298,6 +321,9 @@ fn refuse(command: Command) {
         Command::Tokenize { reply, .. } => {
             let _ = reply.send(Err(EngineError::NoModel));
         }
+        Command::Read { reply, .. } => {
+            let _ = reply.send(Err(EngineError::NoModel));
+        }
         Command::DropSession { reply, .. } => {
             let _ = reply.send(());
         }
@@ -326,6 +352,13 @@ fn serve(
             Command::Tokenize { text, reply } => {
                 let tokens = loaded.model.vocab().tokenize(text.as_bytes(), false, true);
                 let _ = reply.send(Ok(tokens.iter().map(|t| t.0).collect()));
+            }
+            Command::Read {
+                request,
+                cancel,
+                reply,
+            } => {
+                let _ = reply.send(served.read(&request, &cancel));
             }
             Command::DropSession { session, reply } => {
                 served.forget(&session);
@@ -448,6 +481,18 @@ impl<'m> Served<'m> {
             cancel,
             on_text,
         )
+    }
+
+    /// Reads `request` in its session, made a reader session if it is not one.
+    fn read(&mut self, request: &ReadRequest, cancel: &CancelFlag) -> Result<Reading, EngineError> {
+        self.clock += 1;
+        self.ensure_session(&request.session, SessionKind::Reader, &mut None)?;
+        let loaded = self.loaded;
+        let Some((used, session)) = self.sessions.get_mut(&request.session) else {
+            return Err(EngineError::State("the session vanished".into()));
+        };
+        *used = self.clock;
+        read(loaded, session, request, self.disk.as_ref(), cancel)
     }
 
     /// The kind of session a request's speculation needs, and why speculation is off when

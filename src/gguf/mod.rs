@@ -8,12 +8,14 @@
 //! written here is byte-identical to one written by llama.cpp from the same content.
 
 mod read;
+mod truncate;
 mod validate;
 mod write;
 
 use std::path::PathBuf;
 
 pub use read::read;
+pub use truncate::{first_layers, TruncateError};
 pub use validate::{validate, Unusable};
 pub use write::{write_file, GgufWriter, TensorSpec};
 

@@ -3,11 +3,15 @@
 //! model only when the request needs it.
 
 pub mod classify;
+pub mod head;
+pub mod labels;
 pub mod lane;
+pub mod probe;
 pub mod route;
 pub mod rules;
 
 pub use classify::{Classification, Classifier};
 pub use lane::{Lane, Tier};
+pub use probe::Probe;
 pub use route::{Decision, RouteMode, Router};
 pub use rules::RuleMatch;

@@ -5,8 +5,9 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::cancel::CancelFlag;
-use crate::router::classify::Classifier;
+use crate::router::classify::Classification;
 use crate::router::lane::{Lane, Tier};
+use crate::router::probe::Probe;
 use crate::router::rules::{self, RuleMatch};
 
 /// Below this confidence a "small" verdict goes to the large model: a wrong small lane costs
@@ -66,15 +67,15 @@ impl Decision {
 #[derive(Clone, Default)]
 pub struct Router {
     mode: RouteMode,
-    classifier: Option<Classifier>,
+    classifier: Option<Probe>,
     /// Whether a small lane exists (a scripted small model has one but no classifier).
     small_lane: bool,
 }
 
 impl Router {
-    /// `classifier` is the small model's; without one, requests the rules do not answer go
+    /// `classifier` is the small model's probe; without one, requests the rules do not answer go
     /// to the large model (or the small one under `--route small`, when `small_lane`).
-    pub fn new(mode: RouteMode, classifier: Option<Classifier>, small_lane: bool) -> Self {
+    pub fn new(mode: RouteMode, classifier: Option<Probe>, small_lane: bool) -> Self {
         let small_lane = small_lane || classifier.is_some();
         Self {
             mode,
@@ -83,16 +84,16 @@ impl Router {
         }
     }
 
-    /// The lane for `request`; `summary` is a line or two about the session so far. Blocks
-    /// while the small model classifies (tens of milliseconds with its prefix cached).
-    pub fn route(&self, request: &str, summary: &str, cancel: &CancelFlag) -> Decision {
+    /// The lane for `request`. Blocks while the small model classifies (tens of
+    /// milliseconds with its prefix cached).
+    pub fn route(&self, request: &str, cancel: &CancelFlag) -> Decision {
         let started = Instant::now();
-        let mut decision = self.decide(request, summary, cancel);
+        let mut decision = self.decide(request, cancel);
         decision.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         decision
     }
 
-    fn decide(&self, request: &str, summary: &str, cancel: &CancelFlag) -> Decision {
+    fn decide(&self, request: &str, cancel: &CancelFlag) -> Decision {
         match self.mode {
             RouteMode::Large => return Decision::fixed(Lane::Large, "--route large"),
             RouteMode::Small if !self.small_lane => {
@@ -126,27 +127,24 @@ impl Router {
                 "no small model is configured ([models.small] path), and no rule answers it",
             );
         };
-        match classifier.classify(request, summary, cancel) {
+        match classifier.classify(request, cancel) {
             Ok(verdict) => {
-                let said = if verdict.reason.trim().is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", verdict.reason.trim())
+                let why = match verdict.lane {
+                    Lane::Small => "the small model can do it",
+                    _ => "it needs the large model",
                 };
-                let (lane, why) = match verdict.lane {
-                    // No rule knows the call, so a model must make it: the cheapest one.
-                    Lane::Direct => (Lane::Small, "one tool call, made by the small model"),
-                    Lane::Small if verdict.confidence < MIN_SMALL_CONFIDENCE => {
-                        (Lane::Large, "the small model is unsure it can do it")
-                    }
-                    Lane::Small => (Lane::Small, "the small model can do it"),
-                    Lane::Large => (Lane::Large, "it needs the large model"),
-                };
+                let fitted = verdict.fitted.map_or_else(String::new, |(lines, ms)| {
+                    format!(
+                        "; its head was fitted to this model on {lines} labelled requests in \
+                         {:.1} s, once",
+                        ms / 1000.0
+                    )
+                });
                 Decision {
-                    lane,
+                    lane: verdict.lane,
                     tier: Tier::Model,
                     reason: format!(
-                        "{why} (classified {} at {:.2}{said})",
+                        "{why} (the small model's probe says {} at {:.2}{fitted})",
                         verdict.lane, verdict.confidence
                     ),
                     elapsed_ms: 0.0,
@@ -163,6 +161,19 @@ impl Router {
                 action: None,
             },
         }
+    }
+}
+
+/// The lane a generated verdict sends a request to, and why.
+pub fn verdict_lane(verdict: &Classification) -> (Lane, &'static str) {
+    match verdict.lane {
+        // No rule knows the call, so a model must make it: the cheapest one.
+        Lane::Direct => (Lane::Small, "one tool call, made by the small model"),
+        Lane::Small if verdict.confidence < MIN_SMALL_CONFIDENCE => {
+            (Lane::Large, "the small model is unsure it can do it")
+        }
+        Lane::Small => (Lane::Small, "the small model can do it"),
+        Lane::Large => (Lane::Large, "it needs the large model"),
     }
 }
 

@@ -86,12 +86,9 @@ impl Agent {
     pub(super) async fn route_task(&mut self, task: &str) -> Option<RuleMatch> {
         let routing = self.lanes.routing.as_ref()?;
         let router = routing.router.clone();
-        let (request, summary, cancel) =
-            (task.to_string(), self.summary(), self.ctx.cancel.clone());
+        let (request, cancel) = (task.to_string(), self.ctx.cancel.clone());
         let mut decision =
-            match tokio::task::spawn_blocking(move || router.route(&request, &summary, &cancel))
-                .await
-            {
+            match tokio::task::spawn_blocking(move || router.route(&request, &cancel)).await {
                 Ok(decision) => decision,
                 Err(e) => Decision {
                     lane: Lane::Large,
@@ -245,21 +242,5 @@ impl Agent {
             self.set_backend(target);
         }
         self.lanes.current = Some(lane);
-    }
-
-    /// A line or two about the session for the classifier: the previous task and its lane.
-    fn summary(&self) -> String {
-        let previous = self
-            .messages
-            .iter()
-            .rev()
-            .filter(|m| m.role == Role::User)
-            .nth(1)
-            .map(|m| m.content.chars().take(160).collect::<String>());
-        match (previous, self.lanes.current) {
-            (Some(task), Some(lane)) => format!("previous task ({lane} model): {task}"),
-            (Some(task), None) => format!("previous task: {task}"),
-            (None, _) => String::new(),
-        }
     }
 }

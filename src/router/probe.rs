@@ -1,0 +1,499 @@
+//! Tier 1 as a probe: the small model reads the request after a fixed few-shot prefix, and a
+//! linear head over its final hidden states says `small` or `large`. One forward pass of
+//! the request's tokens, no generation.
+//!
+//! A real 135M-parameter model asked to *answer* with a lane says `large` to nearly
+//! everything (the generated verdict in `classify.rs`, and the label token's own logits),
+//! but its hidden state after reading the request separates the lanes well: the head is
+//! fitted on the training split of the bundled labels, per model, and stored beside the
+//! prompt cache keyed by the model's identity, the prefix and the labels, so it is fitted
+//! once and fitted again whenever any of them changes.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{
+    CancelFlag, ContextOptions, DiskCacheConfig, Engine, EngineConfig, EngineError, FlashAttention,
+    LoadOptions, ModelInfo, ReadRequest, Reading,
+};
+use crate::router::head::{choose_l2, sigmoid, LinearHead};
+use crate::router::labels::{Labeled, Split, LABELS};
+use crate::router::lane::Lane;
+use crate::stats::TurnStats;
+
+/// The few-shot prefix every request is read after (kept in the session and on disk).
+pub const PREFIX: &str = include_str!("probe/prompt.md");
+
+/// The engine session the probe reads in.
+pub const SESSION: &str = "router-probe";
+
+/// The most of a request the probe reads, in characters: the lane shows in its first lines,
+/// and a pasted log must not make routing slow.
+pub const MAX_REQUEST_CHARS: usize = 400;
+
+/// Folds of the cross-validation that chooses the head's regularisation.
+const FOLDS: usize = 5;
+
+/// Bumped whenever what a stored head means changes (features, text layout, fitting).
+const FORMAT: u32 = 1;
+
+/// Which hidden states the head reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Features {
+    /// The last position's (after `Lane:`): what the model would answer from.
+    Last,
+    /// The mean over the request's tokens.
+    Mean,
+    /// Both, side by side.
+    Both,
+}
+
+impl Features {
+    pub const ALL: [Self; 3] = [Self::Last, Self::Mean, Self::Both];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Last => "last",
+            Self::Mean => "mean",
+            Self::Both => "both",
+        }
+    }
+
+    /// The feature vector of `reading`.
+    pub fn of(self, reading: &Reading) -> Vec<f32> {
+        match self {
+            Self::Last => reading.last.clone(),
+            Self::Mean => reading.mean.clone(),
+            Self::Both => [reading.last.as_slice(), reading.mean.as_slice()].concat(),
+        }
+    }
+}
+
+/// What the product's probe reads: the mean, which was the most accurate at the probe's
+/// depth on SmolLM2 (`lode bench --router` shows all three).
+pub const FEATURES: Features = Features::Mean;
+
+/// The text read after the prefix for `request`: one line, at most [`MAX_REQUEST_CHARS`].
+pub fn request_text(request: &str) -> String {
+    let line: String = request.split_whitespace().collect::<Vec<_>>().join(" ");
+    let cut = line
+        .char_indices()
+        .nth(MAX_REQUEST_CHARS)
+        .map_or(line.len(), |(i, _)| i);
+    format!("Request: {}\nLane:", &line[..cut])
+}
+
+/// Reads `request` with the small model: hidden states and the two label tokens' logits
+/// (` small`, ` large`, for comparison with the head).
+pub fn read(
+    engine: &Engine,
+    labels: &LabelTokens,
+    request: &str,
+    cancel: &CancelFlag,
+) -> Result<Reading, EngineError> {
+    engine.blocking_read(
+        ReadRequest {
+            prefix: PREFIX.to_string(),
+            text: request_text(request),
+            session: SESSION.to_string(),
+            disk_cache: true,
+            logits_of: vec![labels.small, labels.large],
+        },
+        cancel.clone(),
+    )
+}
+
+/// The first token of each lane's name as the prefix writes it after `Lane:`.
+#[derive(Clone, Copy, Debug)]
+pub struct LabelTokens {
+    pub small: i32,
+    pub large: i32,
+}
+
+impl LabelTokens {
+    pub fn of(engine: &Engine) -> Result<Self, EngineError> {
+        let first = |word: &str| -> Result<i32, EngineError> {
+            engine
+                .blocking_tokenize(word)?
+                .first()
+                .copied()
+                .ok_or(EngineError::EmptyPrompt)
+        };
+        Ok(Self {
+            small: first(" small")?,
+            large: first(" large")?,
+        })
+    }
+}
+
+/// A fitted head as stored on disk.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StoredHead {
+    pub format: u32,
+    /// What it was fitted for: the model identity, the prefix, the labels, the features.
+    pub key: String,
+    pub features: Features,
+    /// Training lines it was fitted on.
+    pub trained_on: usize,
+    /// Out-of-fold accuracy on the training lines, at the chosen regularisation and
+    /// threshold.
+    pub cross_validated: f64,
+    /// The logit above which a request goes to `small` (see [`cautious_threshold`]).
+    pub threshold: f64,
+    pub head: LinearHead,
+}
+
+/// The key a head is stored under: it changes with the model, the prefix, the labels, the
+/// features or the format.
+pub fn head_key(identity: &str, features: Features) -> String {
+    let mut hasher = blake3::Hasher::new();
+    for part in [identity, PREFIX, LABELS, features.as_str()] {
+        hasher.update(part.as_bytes());
+        hasher.update(&[0]);
+    }
+    hasher.update(&FORMAT.to_le_bytes());
+    hasher.finalize().to_hex()[..32].to_string()
+}
+
+/// Where the head for `key` lives under `dir` (`<cache>/router`).
+pub fn head_path(dir: &Path, key: &str) -> PathBuf {
+    dir.join(format!("probe-{key}.json"))
+}
+
+/// Why a probe could not classify.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("the router model failed: {0}")]
+    Engine(#[from] EngineError),
+    #[error("the router's label set: {0}")]
+    Labels(#[from] crate::router::labels::LabelError),
+    #[error("the label set gives nothing to fit (no training lines of one lane)")]
+    NothingToFit,
+    #[error("classification was cancelled")]
+    Cancelled,
+}
+
+/// The small model as the probe needs it: its engine (which the small lane uses too) and
+/// what it takes to open its first layers beside it.
+#[derive(Clone)]
+pub struct ProbeModel {
+    /// The small model's engine; read with when its first layers cannot be cut out.
+    pub full: Engine,
+    pub info: ModelInfo,
+    pub gpu_layers: Option<u32>,
+    pub threads: u32,
+    pub flash_attention: FlashAttention,
+    pub disk_cache: Option<DiskCacheConfig>,
+}
+
+/// Context of the cut model's engine: the prefix (a few hundred tokens) and one request of
+/// at most [`MAX_REQUEST_CHARS`].
+const PROBE_CTX: u32 = 1024;
+
+/// How many blocks the probe reads of a model with `blocks`: the first third, where the
+/// lanes separate as well as at the top (SmolLM2-135M: 0.901 held-out accuracy at 10 of 30
+/// blocks, 0.89 at all 30) for a third of the compute.
+pub fn probe_depth(blocks: u32) -> u32 {
+    blocks.div_ceil(3).max(1)
+}
+
+/// The probe: reads requests with the small model's first layers and applies its head,
+/// which it loads or fits on first use. Cheap to clone; clones share the head.
+#[derive(Clone)]
+pub struct Probe {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    model: ProbeModel,
+    /// Where heads and cut models are kept (`<cache>/router`); `None` fits one each process
+    /// and reads with the whole model.
+    dir: Option<PathBuf>,
+    ready: Mutex<Option<Arc<Ready>>>,
+}
+
+/// A head ready to use, with the engine it reads with.
+struct Ready {
+    engine: Engine,
+    tokens: LabelTokens,
+    stored: StoredHead,
+}
+
+/// A probe's verdict on one request.
+#[derive(Clone, Debug)]
+pub struct ProbeVerdict {
+    pub lane: Lane,
+    /// The head's logit less its threshold: above 0 is `small`.
+    pub logit: f64,
+    /// The head's probability for the lane it chose.
+    pub confidence: f32,
+    pub stats: TurnStats,
+    /// Set when this call had to fit the head first: lines read and milliseconds taken.
+    pub fitted: Option<(usize, f64)>,
+}
+
+impl Probe {
+    /// The probe for `model`; heads and the cut model are kept under `dir`.
+    pub fn new(model: ProbeModel, dir: Option<PathBuf>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                model,
+                dir,
+                ready: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// The lane for `request`. Blocking; the first call of a process opens the cut model
+    /// and loads its stored head, or fits one on the bundled labels' training lines (a few
+    /// seconds, once per model and label set) and stores it.
+    pub fn classify(&self, request: &str, cancel: &CancelFlag) -> Result<ProbeVerdict, ProbeError> {
+        let (ready, fitted) = self.ready(cancel)?;
+        let reading = read(&ready.engine, &ready.tokens, request, cancel).map_err(|e| match e {
+            EngineError::Cancelled => ProbeError::Cancelled,
+            other => ProbeError::Engine(other),
+        })?;
+        let stored = &ready.stored;
+        let logit = stored.head.logit(&stored.features.of(&reading)) - stored.threshold;
+        let small = logit > 0.0;
+        let p_small = sigmoid(logit);
+        #[allow(clippy::cast_possible_truncation)]
+        let confidence = if small { p_small } else { 1.0 - p_small } as f32;
+        Ok(ProbeVerdict {
+            lane: if small { Lane::Small } else { Lane::Large },
+            logit,
+            confidence,
+            stats: reading.stats,
+            fitted,
+        })
+    }
+
+    /// What the head was fitted on and how well, once it is ready.
+    pub fn stored(&self, cancel: &CancelFlag) -> Result<StoredHead, ProbeError> {
+        Ok(self.ready(cancel)?.0.stored.clone())
+    }
+
+    fn ready(&self, cancel: &CancelFlag) -> Result<(Arc<Ready>, Option<(usize, f64)>), ProbeError> {
+        let mut slot = self
+            .inner
+            .ready
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(ready) = slot.as_ref() {
+            return Ok((ready.clone(), None));
+        }
+        let started = Instant::now();
+        let dir = self.inner.dir.as_deref();
+        let (engine, identity) = reading_engine(&self.inner.model, dir);
+        let tokens = LabelTokens::of(&engine)?;
+        let key = head_key(&identity, FEATURES);
+        let (stored, fitted) = match dir.and_then(|dir| load(&head_path(dir, &key), &key)) {
+            Some(stored) => (stored, None),
+            None => {
+                let labels = crate::router::labels::bundled()?;
+                let stored = fit(
+                    &engine,
+                    &tokens,
+                    &labels,
+                    FEATURES,
+                    key,
+                    cancel,
+                    &mut |_, _| {},
+                )?;
+                if let Some(dir) = dir {
+                    // A head that is not stored is fitted again next time: slower, never
+                    // wrong.
+                    let _ = store(&head_path(dir, &stored.key), &stored);
+                }
+                let ms = started.elapsed().as_secs_f64() * 1000.0;
+                (stored.clone(), Some((stored.trained_on, ms)))
+            }
+        };
+        let ready = Arc::new(Ready {
+            engine,
+            tokens,
+            stored,
+        });
+        *slot = Some(ready.clone());
+        Ok((ready, fitted))
+    }
+}
+
+/// The engine the probe reads with, and the identity its head is keyed by: the model's
+/// first [`probe_depth`] blocks, cut into `dir` once and loaded in an engine of their own;
+/// the whole small model when they cannot be (no `dir`, an architecture that cannot be cut,
+/// a full disk).
+pub fn reading_engine(model: &ProbeModel, dir: Option<&Path>) -> (Engine, String) {
+    let whole = (model.full.clone(), format!("{}-all", model.info.identity));
+    let Some(dir) = dir else {
+        return whole;
+    };
+    match open_cut(model, dir) {
+        Ok(opened) => opened,
+        Err(_) => whole,
+    }
+}
+
+/// Cuts (once) and loads the first layers of `model`.
+pub fn open_cut(model: &ProbeModel, dir: &Path) -> Result<(Engine, String), String> {
+    let depth = probe_depth(model.info.n_layer);
+    if depth >= model.info.n_layer {
+        return Err(format!("`{}` has too few layers to cut", model.info.name));
+    }
+    let path = dir.join(format!("{}-first{depth}.gguf", model.info.identity));
+    if !path.is_file() {
+        crate::gguf::first_layers(&model.info.path, &path, u64::from(depth))
+            .map_err(|e| e.to_string())?;
+    }
+    let engine = Engine::spawn(EngineConfig {
+        disk_cache: model.disk_cache.clone(),
+        max_sessions: Some(1),
+    })
+    .map_err(|e| e.to_string())?;
+    let options = |n_ctx| LoadOptions {
+        gpu_layers: model.gpu_layers,
+        context: ContextOptions {
+            n_ctx: Some(n_ctx),
+            threads: model.threads,
+            threads_batch: model.threads,
+            flash_attention: match model.flash_attention {
+                // Measuring costs more than a read saves; reads are short.
+                FlashAttention::Auto => FlashAttention::Off,
+                chosen => chosen,
+            },
+            ..ContextOptions::default()
+        },
+        ..LoadOptions::new(&path)
+    };
+    let loaded = match engine.blocking_load(options(PROBE_CTX)) {
+        Err(EngineError::ContextTooLarge { max, .. }) => engine.blocking_load(options(max)),
+        other => other,
+    };
+    let info = loaded.map_err(|e| {
+        // A cut file llama.cpp refuses is not kept to be refused again.
+        let _ = std::fs::remove_file(&path);
+        e.to_string()
+    })?;
+    Ok((engine, info.identity))
+}
+
+/// Reads every training line and fits a head on `features`, its regularisation chosen by
+/// cross-validation on those lines.
+pub fn fit(
+    engine: &Engine,
+    tokens: &LabelTokens,
+    labels: &[Labeled],
+    features: Features,
+    key: String,
+    cancel: &CancelFlag,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<StoredHead, ProbeError> {
+    let train: Vec<&Labeled> = labels.iter().filter(|l| l.split == Split::Train).collect();
+    let mut xs = Vec::with_capacity(train.len());
+    for (i, label) in train.iter().enumerate() {
+        match read(engine, tokens, &label.request, cancel) {
+            Ok(reading) => xs.push(features.of(&reading)),
+            Err(EngineError::Cancelled) => return Err(ProbeError::Cancelled),
+            Err(e) => return Err(e.into()),
+        }
+        if cancel.is_cancelled() {
+            return Err(ProbeError::Cancelled);
+        }
+        progress(i + 1, train.len());
+    }
+    let ys: Vec<bool> = train
+        .iter()
+        .map(|l| l.model_lane() == Lane::Small)
+        .collect();
+    fit_vectors(&xs, &ys, features, key).ok_or(ProbeError::NothingToFit)
+}
+
+/// Fits a head on feature vectors already read: the regularisation and the threshold are
+/// chosen on out-of-fold logits of these same lines, never on held-out ones.
+pub fn fit_vectors(
+    xs: &[Vec<f32>],
+    ys: &[bool],
+    features: Features,
+    key: String,
+) -> Option<StoredHead> {
+    let (l2, logits) = choose_l2(xs, ys, FOLDS)?;
+    let threshold = cautious_threshold(&logits, ys, MAX_LARGE_TO_SMALL);
+    let right = logits
+        .iter()
+        .zip(ys)
+        .filter(|(&logit, &y)| (logit > threshold) == y)
+        .count();
+    let head = LinearHead::fit(xs, ys, l2)?;
+    #[allow(clippy::cast_precision_loss)]
+    Some(StoredHead {
+        format: FORMAT,
+        key,
+        features,
+        trained_on: xs.len(),
+        cross_validated: right as f64 / xs.len() as f64,
+        threshold,
+        head,
+    })
+}
+
+/// The share of `large` training lines a head may send to `small`, out of fold. Sending a
+/// large task to the small model costs a failed attempt and an escalation; the reverse costs
+/// only speed — so the threshold gives up some small recall to keep this low.
+pub const MAX_LARGE_TO_SMALL: f64 = 0.05;
+
+/// The logit threshold (small above it) right on the most lines among those that send at
+/// most `max_large_to_small` of the negatives to small; ties go to the one nearest 0.
+pub fn cautious_threshold(logits: &[f64], positive: &[bool], max_large_to_small: f64) -> f64 {
+    let mut sorted: Vec<f64> = logits.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mut candidates = vec![0.0, sorted.last().map_or(0.0, |s| s + 1.0)];
+    candidates.extend(sorted.windows(2).map(|w| (w[0] + w[1]) / 2.0));
+    let negatives = positive.iter().filter(|&&p| !p).count().max(1);
+    #[allow(clippy::cast_precision_loss)]
+    let judge = |t: f64| {
+        let mut right = 0;
+        let mut false_small = 0;
+        for (&logit, &p) in logits.iter().zip(positive) {
+            let small = logit > t;
+            right += usize::from(small == p);
+            false_small += usize::from(small && !p);
+        }
+        (right, false_small as f64 / negatives as f64)
+    };
+    candidates
+        .into_iter()
+        .filter(|&t| judge(t).1 <= max_large_to_small)
+        .max_by(|&a, &b| {
+            judge(a)
+                .0
+                .cmp(&judge(b).0)
+                .then_with(|| b.abs().total_cmp(&a.abs()))
+        })
+        .unwrap_or(0.0)
+}
+
+fn load(path: &Path, key: &str) -> Option<StoredHead> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let stored: StoredHead = serde_json::from_str(&text).ok()?;
+    // A file edited by hand, or from another version, is fitted again rather than trusted.
+    (stored.format == FORMAT
+        && stored.key == key
+        && stored.head.is_consistent()
+        && stored.threshold.is_finite())
+    .then_some(stored)
+}
+
+fn store(path: &Path, stored: &StoredHead) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let text = serde_json::to_string(stored).map_err(std::io::Error::other)?;
+    // Written whole then renamed: two lodes fitting at once cannot leave half a file.
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
