@@ -192,7 +192,7 @@ pub struct ProbeModel {
 
 /// Context of the cut model's engine: the prefix (a few hundred tokens) and one request of
 /// at most [`MAX_REQUEST_CHARS`].
-const PROBE_CTX: u32 = 1024;
+const PROBE_CTX: u32 = 2048;
 
 /// How many blocks the probe reads of a model with `blocks`: the first third, where the
 /// lanes separate as well as at the top (SmolLM2-135M: 0.901 held-out accuracy at 10 of 30

@@ -21,6 +21,7 @@ pub mod real_models;
 pub mod review;
 pub mod router_classify;
 pub mod router_cmd;
+pub mod router_probe;
 pub mod run_sessions;
 
 pub mod speculative;

@@ -176,28 +176,58 @@ fn bench_router_measures_tier1_on_a_tiny_small_model() {
     let report =
         json_of(lode_here(home).args(["bench", "--router", "--json", "--small-model", "t.gguf"]));
     let tier1 = &report["tier1"];
-    let requests = tier1["requests"].as_u64().unwrap();
-    assert_eq!(
-        requests,
-        report["labels"].as_u64().unwrap() - report["tier0"]["caught"].as_u64().unwrap()
-    );
-    let accuracy = tier1["accuracy"].as_f64().unwrap();
-    assert!((0.0..=1.0).contains(&accuracy), "{accuracy}");
-    let counted: u64 = ["direct", "small", "large"]
-        .iter()
-        .flat_map(|label| {
-            ["direct", "small", "large", "failed"]
-                .map(|said| tier1["confusion"][label][said].as_u64().unwrap())
+    let held = lode::router::labels::bundled()
+        .unwrap()
+        .into_iter()
+        .filter(|l| {
+            l.split == lode::router::labels::Split::HeldOut
+                && lode::router::rules::match_request(&l.request).is_none()
         })
-        .sum();
-    assert_eq!(counted, requests, "{tier1}");
-    for key in ["cold", "cached"] {
-        assert!(tier1[key]["wall_ms"].as_f64().unwrap() > 0.0, "{tier1}");
+        .count() as u64;
+    let requests = tier1["requests"].as_u64().unwrap();
+    assert_eq!(requests, held, "scored on held-out lines only");
+    let candidates = tier1["candidates"].as_array().unwrap();
+    let names: Vec<&str> = candidates
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    for name in [
+        "verdict",
+        "label_tokens",
+        "probe_last",
+        "probe_mean",
+        "probe_both",
+    ] {
+        assert!(names.contains(&name), "{names:?}");
     }
-    // The instructions are computed once: later calls find most of the prompt cached.
-    assert_eq!(tier1["cold"]["cached_tokens"], 0.0, "{tier1}");
+    // The tiny model has two blocks; lode routes with the mean over the first.
+    assert_eq!(tier1["chosen"], "probe_mean@1/2");
+    assert!(names.contains(&"probe_mean@1/2"), "{names:?}");
+    for c in candidates {
+        let accuracy = c["accuracy"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&accuracy), "{c}");
+        let counted: u64 = ["direct", "small", "large"]
+            .iter()
+            .flat_map(|label| {
+                ["small", "large", "failed"]
+                    .map(|said| c["confusion"][label][said].as_u64().unwrap())
+            })
+            .sum();
+        assert_eq!(counted, requests, "{c}");
+        let wrong = c["wrong"].as_array().unwrap().len() as f64;
+        assert!(
+            (accuracy - (1.0 - wrong / requests as f64)).abs() < 1e-9,
+            "{c}"
+        );
+        for key in ["cold", "warm"] {
+            assert!(c[key]["wall_ms"].as_f64().unwrap() > 0.0, "{c}");
+        }
+        // The prefix is computed once: later requests find it cached.
+        assert_eq!(c["cold"]["cached_tokens"], 0.0, "{c}");
+        assert!(c["warm"]["cached_tokens"].as_f64().unwrap() > 0.0, "{c}");
+    }
     assert!(
-        tier1["cached"]["cached_tokens"].as_f64().unwrap() > 0.0,
+        tier1["from_disk"]["disk_cached_tokens"].as_f64().unwrap() > 0.0,
         "{tier1}"
     );
     let share = tier1["overhead_estimate"]["share"].as_f64().unwrap();
