@@ -167,9 +167,10 @@ pub fn routing(
 /// that is free. `None` when it fits, or when free memory cannot be read (not Linux).
 pub(crate) fn memory_shortfall(path: &Path) -> Option<String> {
     let size = std::fs::metadata(path).ok()?.len();
-    // Weights plus KV cache, compute buffers and the classifier's session: a generous guess
-    // rather than a precise one, since running out of memory is far worse than not routing.
-    let need = size + size / 4 + (256 << 20);
+    // Weights plus KV cache, compute buffers, and the router's probe (the first third of the
+    // layers with the embeddings and output, at most half the file): a generous guess rather
+    // than a precise one, since running out of memory is far worse than not routing.
+    let need = size + size / 4 + size / 2 + (256 << 20);
     let free = available_memory()?;
     (need > free).then(|| {
         format!(

@@ -1,13 +1,14 @@
-//! Tier 1 as a probe: the small model reads the request after a fixed few-shot prefix, and a
-//! linear head over its final hidden states says `small` or `large`. One forward pass of
-//! the request's tokens, no generation.
+//! Tier 1 as a probe: the first third of the small model's layers reads the request after a
+//! fixed few-shot prefix, and a linear head over the mean of its final hidden states says
+//! `small` or `large`. One forward pass of the request's tokens, no generation.
 //!
 //! A real 135M-parameter model asked to *answer* with a lane says `large` to nearly
-//! everything (the generated verdict in `classify.rs`, and the label token's own logits),
-//! but its hidden state after reading the request separates the lanes well: the head is
-//! fitted on the training split of the bundled labels, per model, and stored beside the
-//! prompt cache keyed by the model's identity, the prefix and the labels, so it is fitted
-//! once and fitted again whenever any of them changes.
+//! everything (the generated verdict in `classify.rs`, and the label tokens' own logits),
+//! but its hidden states after reading the request separate the lanes well, a third of the
+//! way up as well as at the top, for a third of the compute (`lode bench --router` measures
+//! every variant). The cut model (`gguf::first_layers`) and the head, fitted on the training
+//! split of the bundled labels, are stored in `<cache>/router/` keyed by the model's
+//! identity, the prefix and the labels: cut and fitted once, again whenever one changes.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -223,6 +224,9 @@ struct Ready {
     stored: StoredHead,
 }
 
+/// What fitting a head took: training lines read, and milliseconds.
+pub type Fitting = (usize, f64);
+
 /// A probe's verdict on one request.
 #[derive(Clone, Debug)]
 pub struct ProbeVerdict {
@@ -232,8 +236,8 @@ pub struct ProbeVerdict {
     /// The head's probability for the lane it chose.
     pub confidence: f32,
     pub stats: TurnStats,
-    /// Set when this call had to fit the head first: lines read and milliseconds taken.
-    pub fitted: Option<(usize, f64)>,
+    /// Set when this call had to fit the head first.
+    pub fitted: Option<Fitting>,
 }
 
 impl Probe {
@@ -277,7 +281,7 @@ impl Probe {
         Ok(self.ready(cancel)?.0.stored.clone())
     }
 
-    fn ready(&self, cancel: &CancelFlag) -> Result<(Arc<Ready>, Option<(usize, f64)>), ProbeError> {
+    fn ready(&self, cancel: &CancelFlag) -> Result<(Arc<Ready>, Option<Fitting>), ProbeError> {
         let mut slot = self
             .inner
             .ready
