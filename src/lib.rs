@@ -14,6 +14,7 @@ pub mod config_edit;
 pub mod discovery;
 pub mod engine;
 pub mod exec;
+pub mod files;
 pub mod gguf;
 pub mod review;
 pub mod router;

@@ -111,14 +111,8 @@ fn read_memo(path: &Path) -> BTreeMap<String, FlashChoice> {
 }
 
 fn write_memo(path: &Path, memo: &BTreeMap<String, FlashChoice>) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
     let text = serde_json::to_string_pretty(memo).map_err(std::io::Error::other)?;
-    // Written whole then renamed: two lodes measuring at once cannot leave half a file.
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
+    crate::files::write_whole(path, text.as_bytes())
 }
 
 /// Times both settings once each (the prompt dominates, and a second round would double

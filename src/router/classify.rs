@@ -1,4 +1,7 @@
-//! Tier 1 of the router: the small local model reads a request and names its lane.
+//! A tier-1 candidate `lode bench --router` measures: the small model reads a request and
+//! writes its lane as a grammar-held JSON verdict. Real small models say one lane to
+//! everything this way (SmolLM2-135M: `large` for all), so the router uses the probe
+//! (`probe.rs`); this stays as the baseline it is measured against.
 //!
 //! The instructions ([`INSTRUCTIONS`], `classify/prompt.md`) are a fixed system message, so
 //! their KV state is computed once: it is kept in the engine's `router` session between

@@ -78,14 +78,31 @@ impl Features {
 /// depth on SmolLM2 (`lode bench --router` shows all three).
 pub const FEATURES: Features = Features::Mean;
 
+/// How the text after the prefix ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cue {
+    /// With `Lane:`, as the examples go on: the last position is where the model would name
+    /// the lane (what the label tokens and the last hidden state read).
+    Lane,
+    /// The request alone: the mean over its tokens needs no cue, and each token saved is
+    /// latency saved.
+    None,
+}
+
+/// The cue lode's probe reads with: [`FEATURES`] is the mean.
+pub const CUE: Cue = Cue::None;
+
 /// The text read after the prefix for `request`: one line, at most [`MAX_REQUEST_CHARS`].
-pub fn request_text(request: &str) -> String {
+pub fn request_text(request: &str, cue: Cue) -> String {
     let line: String = request.split_whitespace().collect::<Vec<_>>().join(" ");
     let cut = line
         .char_indices()
         .nth(MAX_REQUEST_CHARS)
         .map_or(line.len(), |(i, _)| i);
-    format!("Request: {}\nLane:", &line[..cut])
+    match cue {
+        Cue::Lane => format!("Request: {}\nLane:", &line[..cut]),
+        Cue::None => format!("Request: {}", &line[..cut]),
+    }
 }
 
 /// Reads `request` with the small model: hidden states and the two label tokens' logits
@@ -94,12 +111,13 @@ pub fn read(
     engine: &Engine,
     labels: &LabelTokens,
     request: &str,
+    cue: Cue,
     cancel: &CancelFlag,
 ) -> Result<Reading, EngineError> {
     engine.blocking_read(
         ReadRequest {
             prefix: PREFIX.to_string(),
-            text: request_text(request),
+            text: request_text(request, cue),
             session: SESSION.to_string(),
             disk_cache: true,
             logits_of: vec![labels.small, labels.large],
@@ -152,7 +170,8 @@ pub struct StoredHead {
 /// features or the format.
 pub fn head_key(identity: &str, features: Features) -> String {
     let mut hasher = blake3::Hasher::new();
-    for part in [identity, PREFIX, LABELS, features.as_str()] {
+    let cue = format!("{CUE:?}");
+    for part in [identity, PREFIX, LABELS, features.as_str(), &cue] {
         hasher.update(part.as_bytes());
         hasher.update(&[0]);
     }
@@ -257,10 +276,11 @@ impl Probe {
     /// seconds, once per model and label set) and stores it.
     pub fn classify(&self, request: &str, cancel: &CancelFlag) -> Result<ProbeVerdict, ProbeError> {
         let (ready, fitted) = self.ready(cancel)?;
-        let reading = read(&ready.engine, &ready.tokens, request, cancel).map_err(|e| match e {
-            EngineError::Cancelled => ProbeError::Cancelled,
-            other => ProbeError::Engine(other),
-        })?;
+        let reading =
+            read(&ready.engine, &ready.tokens, request, CUE, cancel).map_err(|e| match e {
+                EngineError::Cancelled => ProbeError::Cancelled,
+                other => ProbeError::Engine(other),
+            })?;
         let stored = &ready.stored;
         let logit = stored.head.logit(&stored.features.of(&reading)) - stored.threshold;
         let small = logit > 0.0;
@@ -399,7 +419,7 @@ pub fn fit(
     let train: Vec<&Labeled> = labels.iter().filter(|l| l.split == Split::Train).collect();
     let mut xs = Vec::with_capacity(train.len());
     for (i, label) in train.iter().enumerate() {
-        match read(engine, tokens, &label.request, cancel) {
+        match read(engine, tokens, &label.request, CUE, cancel) {
             Ok(reading) => xs.push(features.of(&reading)),
             Err(EngineError::Cancelled) => return Err(ProbeError::Cancelled),
             Err(e) => return Err(e.into()),
@@ -492,12 +512,61 @@ fn load(path: &Path, key: &str) -> Option<StoredHead> {
 }
 
 fn store(path: &Path, stored: &StoredHead) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
     let text = serde_json::to_string(stored).map_err(std::io::Error::other)?;
-    // Written whole then renamed: two lodes fitting at once cannot leave half a file.
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
+    crate::files::write_whole(path, text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_is_read_as_one_line_cut_at_a_character() {
+        assert_eq!(
+            request_text("fix\n  the\ttypo ", Cue::Lane),
+            "Request: fix the typo\nLane:"
+        );
+        assert_eq!(
+            request_text("fix the typo", Cue::None),
+            "Request: fix the typo"
+        );
+        let long = "é".repeat(MAX_REQUEST_CHARS + 50);
+        let text = request_text(&long, Cue::None);
+        assert_eq!(
+            text.chars().filter(|&c| c == 'é').count(),
+            MAX_REQUEST_CHARS
+        );
+    }
+
+    #[test]
+    fn the_threshold_keeps_large_lines_off_the_small_lane() {
+        // Logits of 10 small lines (true) and 10 large lines (false), overlapping at 0..2.
+        let logits: Vec<f64> = (0..10)
+            .map(f64::from)
+            .chain((0..10).map(|i| f64::from(i) - 7.0))
+            .collect();
+        let positive: Vec<bool> = (0..20).map(|i| i < 10).collect();
+        let t = cautious_threshold(&logits, &positive, 0.05);
+        let false_small = logits[10..].iter().filter(|&&l| l > t).count();
+        assert_eq!(false_small, 0, "threshold {t}");
+        // Allowing more, it takes more small lines.
+        let loose = cautious_threshold(&logits, &positive, 0.2);
+        assert!(loose < t, "{loose} {t}");
+    }
+
+    #[test]
+    fn a_head_key_changes_with_the_model_and_the_features() {
+        let a = head_key("model-a", Features::Mean);
+        assert_eq!(a, head_key("model-a", Features::Mean));
+        assert_ne!(a, head_key("model-b", Features::Mean));
+        assert_ne!(a, head_key("model-a", Features::Last));
+    }
+
+    #[test]
+    fn the_probe_reads_a_third_of_the_layers() {
+        assert_eq!(probe_depth(30), 10);
+        assert_eq!(probe_depth(18), 6);
+        assert_eq!(probe_depth(2), 1);
+        assert_eq!(probe_depth(1), 1);
+    }
 }

@@ -74,7 +74,7 @@ fn only_the_git_tool_and_reviewer_talk_to_libgit2() {
 /// The internal layers, lowest first (docs/ARCHITECTURE.md). A module may use modules of
 /// lower layers only; the front ends (the last layer) may also use each other.
 const LAYERS: &[&[&str]] = &[
-    &["stats", "cancel", "gguf", "config_edit"],
+    &["stats", "cancel", "files", "gguf", "config_edit"],
     &["engine", "discovery"],
     &["tools"],
     &["backend"],

@@ -18,7 +18,7 @@ use crate::engine::{
     GenerateRequest, ModelInfo, Reading,
 };
 use crate::router::labels::{Labeled, Split};
-use crate::router::probe::{self, Features, LabelTokens, ProbeModel, FEATURES};
+use crate::router::probe::{self, Cue, Features, LabelTokens, ProbeModel, FEATURES};
 use crate::router::route::verdict_lane;
 use crate::router::{rules, Classifier, Lane};
 use crate::stats::TurnStats;
@@ -208,7 +208,7 @@ pub fn measure(
         .collect();
 
     // The whole model: the verdict, the label tokens and the probes at its top.
-    let (held_reads, train_reads) = reads(&engine, &tokens, &held, &train, &mut tick)?;
+    let (held_reads, train_reads) = reads(&engine, &tokens, Cue::Lane, &held, &train, &mut tick)?;
     let mut candidates = vec![
         verdicts(&engine, &held, &mut tick),
         label_tokens(&held, &held_reads, &train_reads, &train_small),
@@ -240,7 +240,7 @@ pub fn measure(
     let (cut, _) = probe::open_cut(&probe_model, &scratch_dir(config))
         .map_err(|e| format!("cutting the small model to its first {depth} layers: {e}"))?;
     let cut_tokens = LabelTokens::of(&cut).map_err(engine_failed)?;
-    let (cut_held, cut_train) = reads(&cut, &cut_tokens, &held, &train, &mut tick)?;
+    let (cut_held, cut_train) = reads(&cut, &cut_tokens, probe::CUE, &held, &train, &mut tick)?;
     for features in Features::ALL {
         let name = probe_name(features, Some((depth, info.n_layer)));
         candidates.push(probe_candidate(
@@ -309,7 +309,14 @@ fn read_from_disk(
         .blocking_drop_session(probe::SESSION)
         .map_err(failed)?;
     let started = Instant::now();
-    let reading = probe::read(engine, tokens, &line.request, &CancelFlag::new()).map_err(failed)?;
+    let reading = probe::read(
+        engine,
+        tokens,
+        &line.request,
+        probe::CUE,
+        &CancelFlag::new(),
+    )
+    .map_err(failed)?;
     Ok(Latency::of(
         started.elapsed().as_secs_f64() * 1000.0,
         &reading.stats,
@@ -402,6 +409,7 @@ fn probe_name(features: Features, depth: Option<(u32, u32)>) -> String {
 fn reads(
     engine: &Engine,
     tokens: &LabelTokens,
+    cue: Cue,
     held: &[&Labeled],
     train: &[&Labeled],
     tick: &mut dyn FnMut(),
@@ -409,7 +417,7 @@ fn reads(
     let cancel = CancelFlag::new();
     let mut read = |request: &str| {
         let started = Instant::now();
-        let reading = probe::read(engine, tokens, request, &cancel);
+        let reading = probe::read(engine, tokens, request, cue, &cancel);
         let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
         tick();
         match reading {
