@@ -74,11 +74,6 @@ impl LinearHead {
             && self.bias.is_finite()
             && self.weights.iter().all(|w| w.is_finite())
     }
-
-    /// The number of features it reads.
-    pub fn width(&self) -> usize {
-        self.weights.len()
-    }
 }
 
 /// The logistic function.
@@ -86,14 +81,9 @@ pub fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// Out-of-fold logits: each vector scored by a head fitted on the other folds (vector `i`
-/// is in fold `i % folds`). `None` when a fold leaves a class without examples.
-pub fn out_of_fold(xs: &[Vec<f32>], ys: &[bool], l2: f64, folds: usize) -> Option<Vec<f64>> {
-    Standardised::new(xs, ys)?.out_of_fold(l2, folds)
-}
-
-/// The strength in [`L2_GRID`] whose out-of-fold logits are right most often (ties to the
-/// stronger one), with those logits.
+/// The strength in [`L2_GRID`] whose out-of-fold logits (each vector scored by a head fitted
+/// on the other folds; vector `i` is in fold `i % folds`) are right most often, ties to the
+/// stronger one, with those logits.
 pub fn choose_l2(xs: &[Vec<f32>], ys: &[bool], folds: usize) -> Option<(f64, Vec<f64>)> {
     let data = Standardised::new(xs, ys)?;
     let mut best: Option<(usize, f64, Vec<f64>)> = None;
@@ -365,9 +355,8 @@ mod tests {
         let (mut xs, mut ys) = clouds();
         xs.push(vec![2.0, 0.0, 3.0]);
         ys.push(false);
-        let logits = out_of_fold(&xs, &ys, 0.01, 5).unwrap();
+        let (l2, logits) = choose_l2(&xs, &ys, 5).unwrap();
         assert!(logits[40] > 0.0, "{}", logits[40]);
-        let (l2, _) = choose_l2(&xs, &ys, 5).unwrap();
         assert!(L2_GRID.contains(&l2));
     }
 
@@ -376,6 +365,5 @@ mod tests {
         let (xs, ys) = clouds();
         let head = LinearHead::fit(&xs, &ys, 0.1).unwrap();
         assert_eq!(head.logit(&[1.0]), 0.0);
-        assert_eq!(head.width(), 3);
     }
 }

@@ -296,11 +296,6 @@ impl Probe {
         })
     }
 
-    /// What the head was fitted on and how well, once it is ready.
-    pub fn stored(&self, cancel: &CancelFlag) -> Result<StoredHead, ProbeError> {
-        Ok(self.ready(cancel)?.0.stored.clone())
-    }
-
     fn ready(&self, cancel: &CancelFlag) -> Result<(Arc<Ready>, Option<Fitting>), ProbeError> {
         let mut slot = self
             .inner
@@ -319,15 +314,7 @@ impl Probe {
             Some(stored) => (stored, None),
             None => {
                 let labels = crate::router::labels::bundled()?;
-                let stored = fit(
-                    &engine,
-                    &tokens,
-                    &labels,
-                    FEATURES,
-                    key,
-                    cancel,
-                    &mut |_, _| {},
-                )?;
+                let stored = fit(&engine, &tokens, &labels, FEATURES, key, cancel)?;
                 if let Some(dir) = dir {
                     // A head that is not stored is fitted again next time: slower, never
                     // wrong.
@@ -414,11 +401,10 @@ pub fn fit(
     features: Features,
     key: String,
     cancel: &CancelFlag,
-    progress: &mut dyn FnMut(usize, usize),
 ) -> Result<StoredHead, ProbeError> {
     let train: Vec<&Labeled> = labels.iter().filter(|l| l.split == Split::Train).collect();
     let mut xs = Vec::with_capacity(train.len());
-    for (i, label) in train.iter().enumerate() {
+    for label in &train {
         match read(engine, tokens, &label.request, CUE, cancel) {
             Ok(reading) => xs.push(features.of(&reading)),
             Err(EngineError::Cancelled) => return Err(ProbeError::Cancelled),
@@ -427,7 +413,6 @@ pub fn fit(
         if cancel.is_cancelled() {
             return Err(ProbeError::Cancelled);
         }
-        progress(i + 1, train.len());
     }
     let ys: Vec<bool> = train
         .iter()
