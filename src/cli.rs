@@ -214,6 +214,23 @@ and backed up as pre-commit.lode-backup. uninstall puts back exactly what was th
 Examples:\n  lode hook install\n  lode hook uninstall"
     )]
     Hook(HookArgs),
+    /// Print a shell completion script for lode.
+    #[command(
+        after_long_help = "Load it for the current shell, or install it where your shell \
+looks:\n  bash:  lode completions bash > ~/.local/share/bash-completion/completions/lode\n  \
+zsh:   lode completions zsh > \"${fpath[1]}/_lode\"\n  fish:  lode completions fish > \
+~/.config/fish/completions/lode.fish\n  powershell:  lode completions powershell >> $PROFILE"
+    )]
+    Completions(CompletionsArgs),
+    /// Print lode's man page (roff) to stdout: `lode man > ~/.local/share/man/man1/lode.1`.
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

@@ -78,6 +78,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Hook(args) = command {
         return Ok(commands::hook::run(args, &mut out)?);
     }
+    // Neither reads the configuration: they describe the command line itself.
+    if let Command::Completions(args) = command {
+        let mut cli = <Cli as clap::CommandFactory>::command();
+        clap_complete::generate(args.shell, &mut cli, "lode", &mut out);
+        return Ok(());
+    }
+    if let Command::Man = command {
+        clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut out)?;
+        return Ok(());
+    }
     let config = Config::load(&cwd, &ProcessEnv)?;
     match command {
         Command::Gen(args) => commands::gen::run(args, &config, &mut out)?,
@@ -91,7 +101,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         | Command::Run(_)
         | Command::Demo(_)
         | Command::Review(_)
-        | Command::Hook(_) => {}
+        | Command::Hook(_)
+        | Command::Completions(_)
+        | Command::Man => {}
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ pub mod bench_spec;
 pub mod boundaries;
 pub mod cli;
 pub mod common;
+pub mod completions;
 pub mod demo;
 pub mod engine;
 pub mod fallback;
