@@ -188,13 +188,23 @@ pub fn head_path(dir: &Path, key: &str) -> PathBuf {
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
     #[error("the router model failed: {0}")]
-    Engine(#[from] EngineError),
+    Engine(EngineError),
     #[error("the router's label set: {0}")]
     Labels(#[from] crate::router::labels::LabelError),
     #[error("the label set gives nothing to fit (no training lines of one lane)")]
     NothingToFit,
     #[error("classification was cancelled")]
     Cancelled,
+}
+
+/// A cancelled read is a cancelled classification, wherever the probe reads.
+impl From<EngineError> for ProbeError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Cancelled => Self::Cancelled,
+            other => Self::Engine(other),
+        }
+    }
 }
 
 /// The small model as the probe needs it: its engine (which the small lane uses too) and
@@ -276,11 +286,7 @@ impl Probe {
     /// seconds, once per model and label set) and stores it.
     pub fn classify(&self, request: &str, cancel: &CancelFlag) -> Result<ProbeVerdict, ProbeError> {
         let (ready, fitted) = self.ready(cancel)?;
-        let reading =
-            read(&ready.engine, &ready.tokens, request, CUE, cancel).map_err(|e| match e {
-                EngineError::Cancelled => ProbeError::Cancelled,
-                other => ProbeError::Engine(other),
-            })?;
+        let reading = read(&ready.engine, &ready.tokens, request, CUE, cancel)?;
         let stored = &ready.stored;
         let logit = stored.head.logit(&stored.features.of(&reading)) - stored.threshold;
         let small = logit > 0.0;
@@ -405,11 +411,7 @@ pub fn fit(
     let train: Vec<&Labeled> = labels.iter().filter(|l| l.split == Split::Train).collect();
     let mut xs = Vec::with_capacity(train.len());
     for label in &train {
-        match read(engine, tokens, &label.request, CUE, cancel) {
-            Ok(reading) => xs.push(features.of(&reading)),
-            Err(EngineError::Cancelled) => return Err(ProbeError::Cancelled),
-            Err(e) => return Err(e.into()),
-        }
+        xs.push(features.of(&read(engine, tokens, &label.request, CUE, cancel)?));
         if cancel.is_cancelled() {
             return Err(ProbeError::Cancelled);
         }
