@@ -141,10 +141,7 @@ pub(crate) fn load_small(
         flash_memo: flash_memo.clone(),
         ..LoadOptions::new(path)
     };
-    let info = match engine.blocking_load(options(SMALL_CTX)) {
-        Err(EngineError::ContextTooLarge { max, .. }) => engine.blocking_load(options(max))?,
-        other => other?,
-    };
+    let info = engine.blocking_load_at_most(SMALL_CTX, options)?;
     Ok((engine, info))
 }
 

@@ -162,6 +162,19 @@ impl Engine {
             .map_err(|_| EngineError::WorkerGone)?
     }
 
+    /// Loads with a context of `n_ctx` tokens, or of the model's own length when it declares
+    /// fewer. `options` makes the load options for a context length, once per attempt.
+    pub fn blocking_load_at_most(
+        &self,
+        n_ctx: u32,
+        options: impl Fn(u32) -> LoadOptions,
+    ) -> Result<ModelInfo, EngineError> {
+        match self.blocking_load(options(n_ctx)) {
+            Err(EngineError::ContextTooLarge { max, .. }) => self.blocking_load(options(max)),
+            other => other,
+        }
+    }
+
     /// Starts a generation; events arrive on the returned stream.
     pub fn generate(&self, request: GenerateRequest) -> Result<Generation, EngineError> {
         self.generate_with(request, CancelFlag::new())

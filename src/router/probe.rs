@@ -386,15 +386,13 @@ pub fn open_cut(model: &ProbeModel, dir: &Path) -> Result<(Engine, String), Stri
         },
         ..LoadOptions::new(&path)
     };
-    let loaded = match engine.blocking_load(options(PROBE_CTX)) {
-        Err(EngineError::ContextTooLarge { max, .. }) => engine.blocking_load(options(max)),
-        other => other,
-    };
-    let info = loaded.map_err(|e| {
-        // A cut file llama.cpp refuses is not kept to be refused again.
-        let _ = std::fs::remove_file(&path);
-        e.to_string()
-    })?;
+    let info = engine
+        .blocking_load_at_most(PROBE_CTX, options)
+        .map_err(|e| {
+            // A cut file llama.cpp refuses is not kept to be refused again.
+            let _ = std::fs::remove_file(&path);
+            e.to_string()
+        })?;
     Ok((engine, info.identity))
 }
 
