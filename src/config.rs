@@ -9,12 +9,15 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::options::{default_threads, FlashAttention};
+use crate::tools::mcp::ServerOrigin;
 
 mod fallback;
+mod mcp;
 mod speculation;
 mod trust;
 pub use crate::backend::local::turns::HeldTurns;
 pub use fallback::{FallbackChoice, FallbackSettings, Wire};
+pub use mcp::McpSettings;
 pub use speculation::{length, SavedPolicy, SpecChoice, SpecPlan, SpeculationSettings};
 pub use trust::{project_key, RepoTrust, TrustLevel};
 
@@ -56,11 +59,15 @@ pub struct Config {
     pub router: RouterSettings,
     pub fallback: FallbackSettings,
     pub sandbox: SandboxSettings,
+    /// MCP servers (`[mcp.servers.NAME]`, a trusted repository's `.mcp.json`).
+    pub mcp: McpSettings,
     pub dirs: Dirs,
     /// Config files that were found and read, in order of precedence (lowest first).
     pub sources: Vec<PathBuf>,
     /// The repository config that was found, and whether it was believed.
     pub repo_trust: Option<RepoTrust>,
+    /// A `.mcp.json` that was found and not read, because its repository is not trusted.
+    pub mcp_json_ignored: Option<PathBuf>,
 }
 
 /// What commands from the model may reach (`[sandbox]`).
@@ -224,6 +231,8 @@ struct Layer {
     fallback: fallback::FallbackLayer,
     #[serde(default)]
     sandbox: SandboxLayer,
+    #[serde(default)]
+    mcp: mcp::McpLayer,
     /// Per-repository trust; believed only in the user's own file.
     #[serde(default)]
     projects: std::collections::BTreeMap<String, trust::ProjectLayer>,
@@ -329,9 +338,16 @@ impl Config {
         let mut sources = Vec::new();
         let user = dirs.config.join("config.toml");
         let mut projects = std::collections::BTreeMap::new();
+        // Each file's servers, with where they came from (layers themselves do not say).
+        let mut mcp_layers = Vec::new();
         if user.is_file() {
-            let layer = read_layer(&user)?;
+            let mut layer = read_layer(&user)?;
             projects.clone_from(&layer.projects);
+            mcp_layers.push((
+                std::mem::take(&mut layer.mcp),
+                ServerOrigin::User,
+                user.clone(),
+            ));
             layers.push(layer);
             sources.push(user);
         }
@@ -350,8 +366,27 @@ impl Config {
                 trusted,
                 ignored,
             });
+            mcp_layers.push((
+                std::mem::take(&mut layer.mcp),
+                ServerOrigin::Repository(path.clone()),
+                path.clone(),
+            ));
             layers.push(layer);
             sources.push(path);
+        }
+        let mut mcp_json_ignored = None;
+        if let Some(path) = mcp::find_mcp_json(cwd) {
+            let root = path.parent().unwrap_or(cwd);
+            if trust::is_trusted(&projects, root) {
+                let layer = mcp::read_mcp_json(&path).map_err(|message| ConfigError::Parse {
+                    path: path.clone(),
+                    message,
+                })?;
+                mcp_layers.push((layer, ServerOrigin::Repository(path.clone()), path.clone()));
+                sources.push(path);
+            } else {
+                mcp_json_ignored = Some(path);
+            }
         }
         layers.push(env_layer(env)?);
         let mut config = Self {
@@ -399,12 +434,20 @@ impl Config {
             },
             fallback: FallbackSettings::default(),
             sandbox: SandboxSettings::default(),
+            mcp: McpSettings::default(),
             dirs,
             sources,
             repo_trust,
+            mcp_json_ignored,
         };
         for layer in layers {
             config.apply(layer);
+        }
+        for (layer, origin, path) in mcp_layers {
+            config
+                .mcp
+                .apply(layer, &origin)
+                .map_err(|message| ConfigError::Parse { path, message })?;
         }
         Ok(config)
     }
@@ -450,7 +493,21 @@ impl Config {
 
     /// The one line saying which repository settings were ignored as untrusted, if any.
     pub fn untrusted_notice(&self) -> Option<String> {
-        self.repo_trust.as_ref().and_then(RepoTrust::notice)
+        let mcp_json = self.mcp_json_ignored.as_ref().map(|path| {
+            format!(
+                "{} defines MCP servers — not started because this repository is not trusted; \
+                 run `lode trust` (or /trust in a session) to start them",
+                path.display()
+            )
+        });
+        let lines: Vec<String> = self
+            .repo_trust
+            .as_ref()
+            .and_then(RepoTrust::notice)
+            .into_iter()
+            .chain(mcp_json)
+            .collect();
+        (!lines.is_empty()).then(|| lines.join("; "))
     }
 
     /// The sandbox for commands run in `root`, with `[sandbox]` applied and the remote
@@ -596,6 +653,7 @@ fn env_layer(env: &dyn Env) -> Result<Layer, ConfigError> {
             mode: parse(env, "LODE_SANDBOX")?,
             ..SandboxLayer::default()
         },
+        mcp: mcp::McpLayer::default(),
         projects: std::collections::BTreeMap::new(),
     })
 }

@@ -98,6 +98,15 @@ pub fn run(options: &RunOptions, config: &Config) -> Result<Ran, RunError> {
     let interactive = options.mode == PermissionMode::Ask
         && std::io::stdin().is_terminal()
         && std::io::stderr().is_terminal();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| usage(format!("cannot start the async runtime: {e}")))?;
+    let mcp = {
+        let _in_runtime = runtime.enter();
+        crate::compose::agent::mcp_hub(config, &workspace)
+    };
     let (events_tx, events) = unbounded_channel();
     let (agent, notices) = coding_agent(
         config,
@@ -110,6 +119,7 @@ pub fn run(options: &RunOptions, config: &Config) -> Result<Ran, RunError> {
             interactive,
             cwd,
             answer_schema: answer_schema.clone(),
+            mcp,
         },
         events_tx,
     );
@@ -123,11 +133,6 @@ pub fn run(options: &RunOptions, config: &Config) -> Result<Ran, RunError> {
             header(&session_id, options.resume.is_some(), backend.as_ref())
         );
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| usage(format!("cannot start the async runtime: {e}")))?;
     let journals = Some(config.dirs.data.clone());
     let drive = Drive {
         json: options.json,

@@ -92,6 +92,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match command {
         Command::Gen(args) => commands::gen::run(args, &config, &mut out)?,
         Command::Models(args) => commands::models::run(args, &config, &mut out)?,
+        Command::Mcp(args) => commands::mcp::run(args, &config, &mut out)?,
         Command::Doctor(args) => commands::doctor::run(args.json, &config, &mut out)?,
         Command::Bench(args) => commands::bench::run(args, &config, &mut out)?,
         Command::Route(args) => commands::route::run(args, &config, &mut out)?,

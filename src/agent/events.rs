@@ -188,6 +188,11 @@ pub enum AgentEvent {
         to: String,
         reason: String,
     },
+    /// An MCP server's tools changed; the new list is offered from this turn on.
+    ToolsChanged {
+        added: Vec<String>,
+        removed: Vec<String>,
+    },
     /// The task ended. `message` is the model's final answer (or why it ended).
     Finished { outcome: Outcome, message: String },
     /// The conversation changed: after every task (the messages it added, the task's last
@@ -230,4 +235,19 @@ pub enum ConversationChange {
     Appended(Vec<Message>),
     /// The whole conversation (after the system message) is now this.
     Replaced(Vec<Message>),
+}
+
+/// One line for front ends saying how an MCP server's tools changed.
+pub fn tools_changed_line(added: &[String], removed: &[String]) -> String {
+    let list = |names: &[String]| names.join(", ");
+    match (added.is_empty(), removed.is_empty()) {
+        (false, true) => format!("MCP tools added: {}", list(added)),
+        (true, false) => format!("MCP tools removed: {}", list(removed)),
+        (false, false) => format!(
+            "MCP tools added: {}; removed: {}",
+            list(added),
+            list(removed)
+        ),
+        (true, true) => "MCP tools changed their descriptions".to_string(),
+    }
 }

@@ -14,7 +14,7 @@ use crate::backend::toolcall;
 use crate::backend::{
     BackendError, ChatRequest, Message, ModelBackend, ModelEvent, Role, StopReason, ToolCall,
 };
-use crate::tools::{Permission, Tool, ToolContext, ToolError, ToolOutput, ToolSpec};
+use crate::tools::{Permission, Tool, ToolContext, ToolError, ToolOutput, ToolSource, ToolSpec};
 
 /// Added to the result of a call the model made, word for word, in its previous turn.
 pub const REPEATED_CALL: &str = "(You made this exact call in your previous turn. Use what it \
@@ -68,6 +68,9 @@ pub struct Agent {
     last_tests_passed: bool,
     /// The router and its models, when the agent routes between lanes.
     lanes: Lanes,
+    /// Tools that may change between turns (MCP servers); theirs follow the first `fixed`.
+    source: Option<Arc<dyn ToolSource>>,
+    fixed: usize,
 }
 
 /// What stops a run between steps.
@@ -100,7 +103,72 @@ impl Agent {
             runs_of_tests: 0,
             last_tests_passed: false,
             lanes: Lanes::default(),
+            fixed: 0,
+            source: None,
         }
+        .fixed_tools()
+    }
+
+    fn fixed_tools(mut self) -> Self {
+        self.fixed = self.tools.len();
+        self
+    }
+
+    /// Adds `tools` after the agent's own and asks `source` at each turn boundary whether
+    /// they changed.
+    pub fn with_tool_source(
+        mut self,
+        source: Arc<dyn ToolSource>,
+        tools: Vec<Box<dyn Tool>>,
+    ) -> Self {
+        self.set_source_tools(tools);
+        self.source = Some(source);
+        self
+    }
+
+    fn set_source_tools(&mut self, tools: Vec<Box<dyn Tool>>) {
+        self.tools.truncate(self.fixed);
+        self.tools.extend(tools);
+        self.offered = context::offered_tools(
+            &self.tools,
+            self.options.mode,
+            self.backend.context_length(),
+        );
+    }
+
+    /// Takes up a tool source's new list, and says what changed.
+    async fn refresh_tools(&mut self) {
+        let Some(source) = self.source.clone() else {
+            return;
+        };
+        let refreshed = source.refresh().await;
+        for message in refreshed.problems {
+            self.emit(AgentEvent::Error { message });
+        }
+        let Some(tools) = refreshed.tools else {
+            return;
+        };
+        let names = |tools: &[Box<dyn Tool>]| -> Vec<String> {
+            tools.iter().map(|t| t.spec().name.to_string()).collect()
+        };
+        let before = names(&self.tools[self.fixed..]);
+        let after = names(&tools);
+        self.set_source_tools(tools);
+        if before == after {
+            return;
+        }
+        self.emit(AgentEvent::ToolsChanged {
+            added: after
+                .iter()
+                .filter(|n| !before.contains(n))
+                .cloned()
+                .collect(),
+            removed: before
+                .iter()
+                .filter(|n| !after.contains(n))
+                .cloned()
+                .collect(),
+        });
     }
 
     /// The conversation so far.
@@ -330,6 +398,7 @@ impl Agent {
         turn: u32,
         last_turn: bool,
     ) -> Result<Result<crate::backend::Completion, BackendError>, Interrupt> {
+        self.refresh_tools().await;
         let request = ChatRequest {
             messages: self.messages.clone(),
             tools: self.offered.clone(),

@@ -9,6 +9,9 @@ use crate::config::SpecChoice;
 use crate::engine::synth::{Arch, Quant, Shape, Weights};
 use crate::engine::FlashAttention;
 
+mod mcp;
+pub use mcp::{McpAction, McpArgs};
+
 /// lode — a coding agent that runs its model inside its own process.
 #[derive(Debug, Parser)]
 #[command(name = "lode", version, args_conflicts_with_subcommands = true)]
@@ -161,6 +164,9 @@ lode synth --arch qwen35 --weights perm --mtp t35.gguf"
     /// List GGUF models on disk: the model dir, Ollama, LM Studio and the Hugging Face cache.
     #[command(after_long_help = "Example:\n  lode models --json")]
     Models(ModelsArgs),
+    /// The MCP servers from `[mcp.servers.NAME]` and a trusted repository's `.mcp.json`.
+    #[command(after_long_help = "Examples:\n  lode mcp list\n  lode mcp list --json")]
+    Mcp(McpArgs),
     /// Show the build, compute devices, threads and where lode keeps its files.
     Doctor(DoctorArgs),
     /// Measure prompt processing, generation and prompt-cache speed on this machine.

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod doctor;
 pub mod gen;
 pub mod hook;
+pub mod mcp;
 pub mod models;
 pub mod route;
 pub mod synth;

@@ -13,6 +13,7 @@ use crate::agent::{Agent, AgentEvent, AgentOptions, PermissionMode};
 use crate::backend::ModelBackend;
 use crate::config::Config;
 use crate::tools::confine::SandboxMode;
+use crate::tools::mcp::McpHub;
 use crate::tools::{ToolContext, Workspace};
 
 /// Largest tool output the coding agent's model sees, in bytes.
@@ -35,6 +36,15 @@ pub struct CodingSetup {
     pub cwd: PathBuf,
     /// `--output-schema`: the final answer must match it.
     pub answer_schema: Option<serde_json::Value>,
+    /// The MCP servers' tools, offered after the built-in ones (`mcp_hub` starts them).
+    pub mcp: Option<Arc<McpHub>>,
+}
+
+/// Starts connecting to the configured MCP servers in the background, on the current tokio
+/// runtime; `None` when none is configured.
+pub fn mcp_hub(config: &Config, workspace: &Workspace) -> Option<Arc<McpHub>> {
+    let specs = config.mcp.specs();
+    (!specs.is_empty()).then(|| McpHub::launch(specs, workspace.root()))
 }
 
 /// The coding agent over `workspace`, and the notices a person should see once the model is
@@ -71,7 +81,11 @@ pub fn coding_agent(
         system_prompt: None,
         answer_schema: setup.answer_schema,
     };
-    let agent = Agent::new(backend, crate::tools::all(), ctx, options, events);
+    let mut agent = Agent::new(backend, crate::tools::all(), ctx, options, events);
+    if let Some(hub) = setup.mcp {
+        let tools = hub.tools();
+        agent = agent.with_tool_source(hub, tools);
+    }
     (agent, notices)
 }
 

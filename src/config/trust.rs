@@ -103,5 +103,9 @@ pub(super) fn strip(layer: &mut Layer, trusted: bool) -> Vec<String> {
     drop("sandbox.network", s.network.is_some());
     drop("sandbox.writable", s.writable.is_some());
     drop("sandbox.pass_env", s.pass_env.is_some());
+    drop(
+        "mcp.servers",
+        !std::mem::take(&mut layer.mcp.servers).is_empty(),
+    );
     ignored
 }

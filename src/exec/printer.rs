@@ -131,6 +131,13 @@ impl Printer {
             AgentEvent::Escalated { from, to, reason } => {
                 writeln!(err, "  escalated {from} → {to}: {reason}")
             }
+            AgentEvent::ToolsChanged { added, removed } => {
+                writeln!(
+                    err,
+                    "  {}",
+                    crate::agent::events::tools_changed_line(added, removed)
+                )
+            }
             AgentEvent::Error { message } => writeln!(err, "error: {message}"),
             AgentEvent::Finished { outcome, message } => match outcome {
                 Outcome::Done => {

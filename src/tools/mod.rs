@@ -10,6 +10,7 @@ pub mod fsutil;
 pub mod git;
 pub mod journal;
 pub mod list;
+pub mod mcp;
 pub mod outline;
 pub mod plan;
 pub mod protect;
@@ -103,6 +104,23 @@ pub trait Tool: Send + Sync {
     ) -> Option<Result<String, ToolError>> {
         None
     }
+}
+
+/// A boxed future of a tool source's refreshed list.
+pub type ToolSourceFuture<'a> = Pin<Box<dyn Future<Output = Refreshed> + Send + 'a>>;
+
+/// What a tool source says at a turn boundary.
+pub struct Refreshed {
+    /// The source's tools now, when they changed since the last call; `None` when unchanged.
+    pub tools: Option<Vec<Box<dyn Tool>>>,
+    /// What went wrong since the last call (a server that could not start), one line each.
+    pub problems: Vec<String>,
+}
+
+/// Tools whose list can change while the agent runs (MCP servers). The agent asks at each
+/// turn boundary, so a change never reaches a turn halfway.
+pub trait ToolSource: Send + Sync {
+    fn refresh(&self) -> ToolSourceFuture<'_>;
 }
 
 /// Everything a tool call may use.

@@ -19,6 +19,7 @@ use crate::compose::routing::open_routing;
 use crate::config::{BackendChoice, Config};
 use crate::engine::options::ProgressFn;
 use crate::sessions::{Record, Recorder, SessionStore, SessionWriter};
+use crate::tools::mcp::McpHub;
 use crate::tools::Workspace;
 use crate::tui::actions::{self, Request, Scope};
 use crate::tui::app::{App, Effect, Phase};
@@ -83,6 +84,8 @@ pub struct Controller {
     ui: UnboundedSender<UiMsg>,
     ui_rx: UnboundedReceiver<UiMsg>,
     recorder: Recorder,
+    /// The MCP servers, connecting from the start so they are up by the first task.
+    mcp: Option<Arc<McpHub>>,
     quit: bool,
 }
 
@@ -107,8 +110,10 @@ impl Controller {
         if let Some(text) = &options.prefill {
             app.input.set_text(text);
         }
+        let mcp = crate::compose::agent::mcp_hub(&config, &workspace);
         let mut controller = Self {
             app,
+            mcp,
             config,
             options,
             workspace,
@@ -308,6 +313,7 @@ impl Controller {
                 interactive: true,
                 cwd: self.options.cwd.clone(),
                 answer_schema: None,
+                mcp: self.mcp.clone(),
             },
             self.agent_tx.clone(),
         );

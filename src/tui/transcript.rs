@@ -248,6 +248,10 @@ impl Transcript {
             AgentEvent::Escalated { from, to, reason } => {
                 self.notice(NoticeKind::Warning, format!("↑ {from} → {to}: {reason}"));
             }
+            AgentEvent::ToolsChanged { added, removed } => self.notice(
+                NoticeKind::Info,
+                crate::agent::events::tools_changed_line(added, removed),
+            ),
             AgentEvent::BackendSwitched { from, to, reason } => {
                 // The next text is the regenerated answer: a new entry, not a continuation.
                 self.answer_open = false;
