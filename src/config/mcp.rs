@@ -169,9 +169,11 @@ pub(super) fn read_mcp_json(path: &Path) -> Result<McpLayer, String> {
     for (name, server) in json.servers {
         match server.kind.as_deref() {
             None | Some("stdio" | "http" | "streamable-http") => {}
-            Some(other) => return Err(format!(
+            Some(other) => {
+                return Err(format!(
                 "server `{name}` has type `{other}`; lode speaks stdio and http (streamable HTTP)"
-            )),
+            ))
+            }
         }
         layer.servers.insert(
             name,

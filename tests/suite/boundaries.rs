@@ -71,6 +71,12 @@ fn only_the_git_tool_and_reviewer_talk_to_libgit2() {
     assert!(found.is_empty(), "{found:#?}");
 }
 
+#[test]
+fn only_the_mcp_client_talks_mcp() {
+    let found = offenders(&["rmcp::"], |f| f.starts_with("src/tools/mcp/"));
+    assert!(found.is_empty(), "{found:#?}");
+}
+
 /// The internal layers, lowest first (docs/ARCHITECTURE.md). A module may use modules of
 /// lower layers only; the front ends (the last layer) may also use each other.
 const LAYERS: &[&[&str]] = &[
