@@ -354,3 +354,86 @@ fn lode_review_on_a_real_small_model_completes_inside_its_budget() {
     }).collect::<Vec<_>>()});
     assert!(validator.is_valid(&findings), "{findings}");
 }
+
+/// What an MCP server's tool-list change costs the prompt cache, on a real template: MCP tools
+/// follow the built-in ones, so a tool added at the end re-computes only what comes after the
+/// tool list, while the same tool placed first would re-compute nearly the whole prompt.
+#[test]
+fn an_mcp_tool_added_at_a_turn_boundary_keeps_the_prefix_before_the_mcp_tools() {
+    let _guard = llama_lock();
+    let spec = |name: &'static str, description: &'static str| lode::tools::ToolSpec {
+        name,
+        description,
+        short_description: description,
+        parameters: serde_json::json!({"type": "object", "properties": {"word": {"type": "string"}}}),
+        permission: lode::tools::Permission::Exec,
+    };
+    let builtin: Vec<_> = lode::tools::all().iter().map(|t| t.spec()).collect();
+    let first = spec("mcp__chg__add_tool", "Adds a tool named extra.");
+    let extra = spec("mcp__chg__extra", "Says it exists.");
+    let messages = vec![
+        Message::system("You are a coding agent."),
+        Message::user("Fix the failing test in src/lib.rs."),
+        Message::assistant("I will read src/lib.rs first."),
+        Message::user("Go on."),
+    ];
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (engine, info) = load(SMOLLM2, 4096, None);
+    let backend = LocalBackend::new(engine, info);
+    let ask = |tools: Vec<lode::tools::ToolSpec>| {
+        let request = ChatRequest {
+            messages: messages.clone(),
+            tools,
+            temperature: 0.0,
+            seed: None,
+            max_tokens: 1,
+            stable_prefix_messages: 1,
+            answer_schema: None,
+            answer_now: false,
+            task_turn: 2,
+        };
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        runtime
+            .block_on(backend.complete(request, tx, CancelFlag::new()))
+            .unwrap()
+            .stats
+    };
+    let with = |extra_tools: &[&lode::tools::ToolSpec], at_end: bool| {
+        let mut tools = builtin.clone();
+        let added: Vec<_> = extra_tools.iter().map(|t| (*t).clone()).collect();
+        if at_end {
+            tools.extend(added);
+        } else {
+            tools.splice(0..0, added);
+        }
+        tools
+    };
+    let before = ask(with(&[&first], true));
+    let appended = ask(with(&[&first, &extra], true));
+    // Back to the first list, then the counterfactual: the new tool ahead of the others.
+    ask(with(&[&first], true));
+    let prepended = ask({
+        let mut tools = with(&[&first], true);
+        tools.insert(0, extra.clone());
+        tools
+    });
+    let recomputed = |s: &lode::stats::TurnStats| s.prompt_tokens - s.cached_tokens;
+    eprintln!(
+        "tool list change on a {}-token prompt: appended after the others re-computes {} tokens \
+         ({} cached); the same tool first would re-compute {} ({} cached)",
+        before.prompt_tokens,
+        recomputed(&appended),
+        appended.cached_tokens,
+        recomputed(&prepended),
+        prepended.cached_tokens
+    );
+    assert!(appended.prompt_tokens > before.prompt_tokens);
+    assert!(
+        appended.cached_tokens > 3 * prepended.cached_tokens,
+        "appended {appended:?} vs prepended {prepended:?}"
+    );
+    assert!(recomputed(&appended) < recomputed(&prepended));
+}
