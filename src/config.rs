@@ -8,9 +8,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::agent::hooks::HookOrigin;
 use crate::engine::options::{default_threads, FlashAttention};
 
 mod fallback;
+mod hooks;
 mod speculation;
 mod trust;
 pub use crate::backend::local::turns::HeldTurns;
@@ -56,6 +58,8 @@ pub struct Config {
     pub router: RouterSettings,
     pub fallback: FallbackSettings,
     pub sandbox: SandboxSettings,
+    /// `[[hooks.<Event>]]` of the user's file, then of a trusted repository's.
+    pub hooks: Vec<crate::agent::hooks::Hook>,
     pub dirs: Dirs,
     /// Config files that were found and read, in order of precedence (lowest first).
     pub sources: Vec<PathBuf>,
@@ -224,6 +228,8 @@ struct Layer {
     fallback: fallback::FallbackLayer,
     #[serde(default)]
     sandbox: SandboxLayer,
+    #[serde(default)]
+    hooks: hooks::HooksLayer,
     /// Per-repository trust; believed only in the user's own file.
     #[serde(default)]
     projects: std::collections::BTreeMap<String, trust::ProjectLayer>,
@@ -329,8 +335,10 @@ impl Config {
         let mut sources = Vec::new();
         let user = dirs.config.join("config.toml");
         let mut projects = std::collections::BTreeMap::new();
+        let mut hooks = Vec::new();
         if user.is_file() {
             let layer = read_layer(&user)?;
+            hooks = layer.hooks.hooks(HookOrigin::User, &user)?;
             projects.clone_from(&layer.projects);
             layers.push(layer);
             sources.push(user);
@@ -345,6 +353,7 @@ impl Config {
                 .to_path_buf();
             let trusted = trust::is_trusted(&projects, &root);
             let ignored = trust::strip(&mut layer, trusted);
+            hooks.extend(layer.hooks.hooks(HookOrigin::Repository, &path)?);
             repo_trust = Some(RepoTrust {
                 root,
                 trusted,
@@ -399,6 +408,7 @@ impl Config {
             },
             fallback: FallbackSettings::default(),
             sandbox: SandboxSettings::default(),
+            hooks,
             dirs,
             sources,
             repo_trust,
@@ -596,6 +606,7 @@ fn env_layer(env: &dyn Env) -> Result<Layer, ConfigError> {
             mode: parse(env, "LODE_SANDBOX")?,
             ..SandboxLayer::default()
         },
+        hooks: hooks::HooksLayer::default(),
         projects: std::collections::BTreeMap::new(),
     })
 }

@@ -110,6 +110,7 @@ pub fn run(options: &RunOptions, config: &Config) -> Result<Ran, RunError> {
             interactive,
             cwd,
             answer_schema: answer_schema.clone(),
+            session_id: Some(writer.id().to_string()),
         },
         events_tx,
     );

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use crate::agent::context;
+use crate::agent::hooks::Hooks;
 use crate::agent::events::{AgentCommand, AgentEvent, Outcome, PlanStep};
 use crate::agent::permissions::{PermissionMode, Verdict};
 use crate::backend::toolcall;
@@ -21,6 +22,7 @@ pub const REPEATED_CALL: &str = "(You made this exact call in your previous turn
      returned: call a different tool, change the arguments, or give your final answer.)";
 
 mod approval;
+mod hooks;
 mod routing;
 mod verify;
 pub use routing::Routing;
@@ -68,6 +70,10 @@ pub struct Agent {
     last_tests_passed: bool,
     /// The router and its models, when the agent routes between lanes.
     lanes: Lanes,
+    /// The user's (and a trusted repository's) hooks.
+    hooks: Hooks,
+    /// How often Stop hooks sent the model back to work in this task.
+    stop_continues: u32,
 }
 
 /// What stops a run between steps.
@@ -100,6 +106,8 @@ impl Agent {
             runs_of_tests: 0,
             last_tests_passed: false,
             lanes: Lanes::default(),
+            hooks: Hooks::default(),
+            stop_continues: 0,
         }
     }
 
@@ -172,10 +180,21 @@ impl Agent {
     ) -> Outcome {
         // A cancel belongs to the task it interrupted, not to the next one.
         self.ctx.cancel.reset();
-        self.messages.push(Message::user(task));
-        let result = match self.route_task(task).await {
-            Some(action) => self.run_direct(action, commands).await,
-            None => self.run_loop(commands).await,
+        self.stop_continues = 0;
+        let result = match self.prompt_hooks(task, commands).await {
+            // A refused prompt is not kept: the conversation goes on as if it was never sent.
+            Ok(Err(reason)) => Ok((
+                Outcome::NotAchieved,
+                format!("a UserPromptSubmit hook refused this prompt: {reason}"),
+            )),
+            Ok(Ok(prompt)) => {
+                self.messages.push(Message::user(prompt));
+                match self.route_task(task).await {
+                    Some(action) => self.run_direct(action, commands).await,
+                    None => self.run_loop(commands).await,
+                }
+            }
+            Err(interrupt) => Err(interrupt),
         };
         let (outcome, message) = match result {
             Ok((outcome, message)) => (outcome, message),
@@ -299,7 +318,12 @@ impl Agent {
             }
             // The model says it is done: hold it to the tests.
             match self.verify(commands).await? {
-                Verification::Passed => return Ok((Outcome::Done, completion.text)),
+                Verification::Passed => match self.stop_hooks(commands).await? {
+                    Some(reason) => self.messages.push(Message::user(format!(
+                        "A Stop hook does not let you stop yet: {reason}\nDo what it asks, then say when you are done."
+                    ))),
+                    None => return Ok((Outcome::Done, completion.text)),
+                },
                 Verification::NotRun(why) => return Ok((Outcome::NotAchieved, why)),
                 // An empty answer after being told the tests fail: the model has nothing
                 // more to offer; stop instead of spending the rest of the budget.
@@ -455,8 +479,11 @@ impl Agent {
         {
             return Ok(refusal);
         }
+        if let Some(refusal) = self.pre_tool_hooks(call, &args, commands).await? {
+            return Ok(refusal);
+        }
         let result = tokio::select! {
-            result = self.tools[index].run(args, &self.ctx) => result,
+            result = self.tools[index].run(args.clone(), &self.ctx) => result,
             () = wait_for_cancel(commands) => {
                 self.ctx.cancel.cancel();
                 return Err(Interrupt::Cancelled);
@@ -468,7 +495,8 @@ impl Agent {
         let text = match result {
             Ok(output) => {
                 self.observe(call, &output);
-                output.content
+                let added = self.post_tool_hooks(call, &args, &output, commands).await?;
+                output.content + &added
             }
             Err(ToolError::Cancelled) => return Err(Interrupt::Cancelled),
             Err(err) => format!("error: {err}"),

@@ -308,6 +308,7 @@ impl Controller {
                 interactive: true,
                 cwd: self.options.cwd.clone(),
                 answer_schema: None,
+                session_id: None,
             },
             self.agent_tx.clone(),
         );

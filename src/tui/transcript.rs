@@ -8,7 +8,7 @@ use std::rc::Rc;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 
-use crate::agent::{AgentEvent, Outcome, PlanStep};
+use crate::agent::{AgentEvent, HookResult, Outcome, PlanStep};
 use crate::tui::{diff, markdown, theme, wrap};
 
 /// Lines of one tool's output shown when tool output is expanded.
@@ -233,6 +233,27 @@ impl Transcript {
                 success: *success,
             }),
             AgentEvent::Error { message } => self.notice(NoticeKind::Error, message.clone()),
+            // A hook that did its work quietly (a formatter) adds nothing to read.
+            AgentEvent::HookRan {
+                event,
+                command,
+                result,
+                output,
+                ..
+            } => match result {
+                HookResult::Ok if output.trim().is_empty() => {}
+                HookResult::Ok => {
+                    self.notice(NoticeKind::Info, format!("hook {event} `{command}`: {output}"));
+                }
+                HookResult::Blocked => self.notice(
+                    NoticeKind::Warning,
+                    format!("hook {event} `{command}` blocked: {output}"),
+                ),
+                HookResult::Failed => self.notice(
+                    NoticeKind::Warning,
+                    format!("hook {event} `{command}` failed: {output}"),
+                ),
+            },
             AgentEvent::Routed {
                 lane,
                 tier,
