@@ -25,6 +25,7 @@ mod approval;
 mod hooks;
 mod routing;
 mod verify;
+use hooks::{StopVerdict, MAX_STOP_CONTINUES};
 pub use routing::Routing;
 use routing::{Lanes, Strike};
 use verify::Verification;
@@ -319,10 +320,18 @@ impl Agent {
             // The model says it is done: hold it to the tests.
             match self.verify(commands).await? {
                 Verification::Passed => match self.stop_hooks(commands).await? {
-                    Some(reason) => self.messages.push(Message::user(format!(
+                    StopVerdict::Stop => return Ok((Outcome::Done, completion.text)),
+                    StopVerdict::Continue(reason) => self.messages.push(Message::user(format!(
                         "A Stop hook does not let you stop yet: {reason}\nDo what it asks, then say when you are done."
                     ))),
-                    None => return Ok((Outcome::Done, completion.text)),
+                    StopVerdict::GiveUp(reason) => {
+                        return Ok((
+                            Outcome::NotAchieved,
+                            format!(
+                                "Stop hooks sent the model back {MAX_STOP_CONTINUES} times and still object: {reason}"
+                            ),
+                        ))
+                    }
                 },
                 Verification::NotRun(why) => return Ok((Outcome::NotAchieved, why)),
                 // An empty answer after being told the tests fail: the model has nothing

@@ -17,6 +17,16 @@ use crate::tools::{FileStamp, ToolOutput};
 /// blocks must not spend the whole turn budget.
 pub(super) const MAX_STOP_CONTINUES: u32 = 3;
 
+/// What the Stop hooks decided about the model's "done".
+pub(super) enum StopVerdict {
+    /// The task may end.
+    Stop,
+    /// Back to work, for this reason.
+    Continue(String),
+    /// They still object after `MAX_STOP_CONTINUES` continues: the task ends not done.
+    GiveUp(String),
+}
+
 /// What the hooks of one point decided.
 enum Gate {
     /// None blocked; what the successful ones added, in order.
@@ -104,34 +114,26 @@ impl Agent {
         )
     }
 
-    /// `Stop`, when the task would end done. `Some(reason)`: a hook sends the model back to
-    /// work, and `reason` says why. Past `MAX_STOP_CONTINUES` in one task no Stop hook runs.
+    /// `Stop`, when the task would end done. `stop_hook_active` tells a hook it already sent
+    /// the model back in this task, so it can let it stop; past `MAX_STOP_CONTINUES` the
+    /// task ends not done instead of looping.
     pub(super) async fn stop_hooks(
         &mut self,
         commands: &mut UnboundedReceiver<AgentCommand>,
-    ) -> Result<Option<String>, Interrupt> {
-        if self.hooks.matching(HookEvent::Stop, None).next().is_none() {
-            return Ok(None);
-        }
-        if self.stop_continues >= MAX_STOP_CONTINUES {
-            self.emit(AgentEvent::Error {
-                message: format!(
-                    "Stop hooks sent the model back {MAX_STOP_CONTINUES} times in this task; it \
-                     ends here without asking them again"
-                ),
-            });
-            return Ok(None);
-        }
+    ) -> Result<StopVerdict, Interrupt> {
         let fields = json!({"stop_hook_active": self.stop_continues > 0});
         match self
             .hooks_at(HookEvent::Stop, None, fields, commands)
             .await?
         {
+            Gate::Blocked(reason) if self.stop_continues >= MAX_STOP_CONTINUES => {
+                Ok(StopVerdict::GiveUp(reason))
+            }
             Gate::Blocked(reason) => {
                 self.stop_continues += 1;
-                Ok(Some(reason))
+                Ok(StopVerdict::Continue(reason))
             }
-            Gate::Pass(_) => Ok(None),
+            Gate::Pass(_) => Ok(StopVerdict::Stop),
         }
     }
 
