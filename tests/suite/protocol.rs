@@ -41,6 +41,7 @@ fn hosted(
             interactive: true,
             cwd: repo.clone(),
             answer_schema: None,
+            session_id: None,
         },
         events_tx,
     );
