@@ -755,7 +755,8 @@ mod tests {
         std::fs::create_dir_all(repo.join(".git")).unwrap();
         std::fs::create_dir_all(repo.join(".lode")).unwrap();
         std::fs::create_dir_all(root.path().join("config")).unwrap();
-        let user_hooks = "[[hooks.PostToolUse]]\nmatcher = \"edit_file\"\ncommand = \"cargo fmt\"\n";
+        let user_hooks =
+            "[[hooks.PostToolUse]]\nmatcher = \"edit_file\"\ncommand = \"cargo fmt\"\n";
         std::fs::write(root.path().join("config/config.toml"), user_hooks).unwrap();
         std::fs::write(
             repo.join(".lode/config.toml"),

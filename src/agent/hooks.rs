@@ -80,10 +80,9 @@ impl Matcher {
             None
         } else {
             // Anchored, as in Claude Code: `edit_file` is that tool, not every name holding it.
-            Some(
-                regex::Regex::new(&format!("^(?:{trimmed})$"))
-                    .map_err(|e| format!("matcher `{source}` is not a valid regular expression: {e}"))?,
-            )
+            Some(regex::Regex::new(&format!("^(?:{trimmed})$")).map_err(|e| {
+                format!("matcher `{source}` is not a valid regular expression: {e}")
+            })?)
         };
         Ok(Self {
             source: source.to_string(),
@@ -204,9 +203,9 @@ impl Hooks {
         event: HookEvent,
         tool: Option<&'a str>,
     ) -> impl Iterator<Item = &'a Hook> + 'a {
-        self.list.iter().filter(move |h| {
-            h.event == event && tool.is_none_or(|tool| h.matcher.matches(tool))
-        })
+        self.list
+            .iter()
+            .filter(move |h| h.event == event && tool.is_none_or(|tool| h.matcher.matches(tool)))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -238,7 +237,10 @@ mod tests {
             assert!(Matcher::new(every).unwrap().matches("shell"), "{every:?}");
         }
         let err = Matcher::new("(edit").unwrap_err();
-        assert!(err.starts_with("matcher `(edit` is not a valid regular expression"), "{err}");
+        assert!(
+            err.starts_with("matcher `(edit` is not a valid regular expression"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -258,11 +260,20 @@ mod tests {
                 .map(|h| h.command.clone())
                 .collect()
         };
-        assert_eq!(names(HookEvent::PostToolUse, Some("edit_file")), ["fmt", "log"]);
+        assert_eq!(
+            names(HookEvent::PostToolUse, Some("edit_file")),
+            ["fmt", "log"]
+        );
         assert_eq!(names(HookEvent::PostToolUse, Some("shell")), ["log"]);
-        assert_eq!(names(HookEvent::PreToolUse, Some("edit_file")), Vec::<String>::new());
+        assert_eq!(
+            names(HookEvent::PreToolUse, Some("edit_file")),
+            Vec::<String>::new()
+        );
         assert_eq!(names(HookEvent::Stop, None), ["check"]);
-        assert_eq!(names(HookEvent::UserPromptSubmit, None), Vec::<String>::new());
+        assert_eq!(
+            names(HookEvent::UserPromptSubmit, None),
+            Vec::<String>::new()
+        );
     }
 
     #[test]

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use crate::agent::context;
-use crate::agent::hooks::Hooks;
 use crate::agent::events::{AgentCommand, AgentEvent, Outcome, PlanStep};
+use crate::agent::hooks::Hooks;
 use crate::agent::permissions::{PermissionMode, Verdict};
 use crate::backend::toolcall;
 use crate::backend::{

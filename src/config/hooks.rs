@@ -70,7 +70,11 @@ impl HooksLayer {
                 )
                 .map_err(|problem| ConfigError::Parse {
                     path: path.to_path_buf(),
-                    message: format!("hooks.{event} (hook {} of {}): {problem}", i + 1, list.len()),
+                    message: format!(
+                        "hooks.{event} (hook {} of {}): {problem}",
+                        i + 1,
+                        list.len()
+                    ),
                 })?;
                 hooks.push(hook);
             }
@@ -109,7 +113,12 @@ mod tests {
         assert_eq!(
             summary,
             [
-                (HookEvent::PostToolUse, "edit_file|write_file", "cargo fmt", 60),
+                (
+                    HookEvent::PostToolUse,
+                    "edit_file|write_file",
+                    "cargo fmt",
+                    60
+                ),
                 (HookEvent::PostToolUse, "", "git add -N .", 5),
                 (HookEvent::Stop, "", "make check", 60),
             ]

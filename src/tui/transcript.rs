@@ -243,7 +243,10 @@ impl Transcript {
             } => match result {
                 HookResult::Ok if output.trim().is_empty() => {}
                 HookResult::Ok => {
-                    self.notice(NoticeKind::Info, format!("hook {event} `{command}`: {output}"));
+                    self.notice(
+                        NoticeKind::Info,
+                        format!("hook {event} `{command}`: {output}"),
+                    );
                 }
                 HookResult::Blocked => self.notice(
                     NoticeKind::Warning,

@@ -76,12 +76,11 @@ fn a_post_tool_use_hook_formats_the_file_after_every_edit() {
         "BUY MILK\n"
     );
     // read_file matched no hook: it ran once, for the write.
-    assert_eq!(
-        stderr.matches("hook PostToolUse").count(),
-        1,
+    assert_eq!(stderr.matches("hook PostToolUse").count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("hook PostToolUse `cat > hook-input.json;"),
         "{stderr}"
     );
-    assert!(stderr.contains("hook PostToolUse `cat > hook-input.json;"), "{stderr}");
     let input: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(repo.join("hook-input.json")).unwrap())
             .unwrap();
@@ -93,11 +92,11 @@ fn a_post_tool_use_hook_formats_the_file_after_every_edit() {
         input["tool_input"],
         serde_json::json!({"path": "notes.txt", "content": "buy milk\n"})
     );
-    assert_eq!(input["tool_response"]["changed"], serde_json::json!(["notes.txt"]));
-    assert!(
-        !input["session_id"].as_str().unwrap().is_empty(),
-        "{input}"
+    assert_eq!(
+        input["tool_response"]["changed"],
+        serde_json::json!(["notes.txt"])
     );
+    assert!(!input["session_id"].as_str().unwrap().is_empty(), "{input}");
     // The hook ran like `shell`: secret-looking variables are not in its environment.
     let env = std::fs::read_to_string(repo.join("hook-env.txt")).unwrap();
     assert!(env.contains("PATH="), "{env}");
@@ -122,7 +121,10 @@ fn a_pre_tool_use_hook_that_exits_2_blocks_the_call_and_the_model_reads_why() {
     let (code, stdout, stderr) = run(home.path(), &repo, &s, &["--yolo", "--json"]);
     assert_eq!(code, 0, "stdout: {stdout}\nstderr: {stderr}");
     assert!(!repo.join("ran.txt").exists(), "the blocked command ran");
-    assert!(repo.join("ok.txt").exists(), "a call the matcher skips was blocked");
+    assert!(
+        repo.join("ok.txt").exists(),
+        "a call the matcher skips was blocked"
+    );
     assert_eq!(
         hook_events(&stdout),
         [(
@@ -159,7 +161,8 @@ fn a_user_prompt_submit_hook_adds_context_or_refuses_the_prompt() {
     let (code, stdout, stderr) = run(home.path(), &repo, &s, &[]);
     assert_eq!(code, 1, "stdout: {stdout}\nstderr: {stderr}");
     assert!(
-        stderr.contains("not done: a UserPromptSubmit hook refused this prompt: no tasks on Fridays"),
+        stderr
+            .contains("not done: a UserPromptSubmit hook refused this prompt: no tasks on Fridays"),
         "{stderr}"
     );
     assert!(!stderr.contains("diverged"), "{stderr}");
@@ -191,13 +194,17 @@ fn a_stop_hook_sends_the_model_back_once_and_lets_it_stop_when_active() {
 #[test]
 fn a_stop_hook_that_always_blocks_ends_the_task_not_done_instead_of_looping() {
     let (home, repo) = setup("[[hooks.Stop]]\ncommand = \"echo 'never satisfied' >&2; exit 2\"\n");
-    let turns: Vec<serde_json::Value> = (0..10).map(|_| serde_json::json!({"say": "done"})).collect();
+    let turns: Vec<serde_json::Value> = (0..10)
+        .map(|_| serde_json::json!({"say": "done"}))
+        .collect();
     let s = script(home.path(), serde_json::Value::Array(turns));
     let (code, stdout, stderr) = run(home.path(), &repo, &s, &[]);
     assert_eq!(code, 1, "stdout: {stdout}\nstderr: {stderr}");
     assert_eq!(stderr.matches("hook Stop").count(), 4, "{stderr}");
     assert!(
-        stderr.contains("not done: Stop hooks sent the model back 3 times and still object: never satisfied"),
+        stderr.contains(
+            "not done: Stop hooks sent the model back 3 times and still object: never satisfied"
+        ),
         "{stderr}"
     );
 }
@@ -218,9 +225,15 @@ fn a_hanging_hook_is_killed_at_its_timeout_and_the_task_goes_on() {
     let started = Instant::now();
     let (code, stdout, stderr) = run(home.path(), &repo, &s, &[]);
     assert_eq!(code, 0, "stdout: {stdout}\nstderr: {stderr}");
-    assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
     assert!(
-        stderr.contains("hook UserPromptSubmit `sleep 60` failed: timed out after 1 s and was killed"),
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        stderr.contains(
+            "hook UserPromptSubmit `sleep 60` failed: timed out after 1 s and was killed"
+        ),
         "{stderr}"
     );
     assert!(
@@ -237,7 +250,9 @@ fn a_bad_hook_definition_is_a_configuration_error_naming_it() {
     let (code, _stdout, stderr) = run(home.path(), &repo, &s, &[]);
     assert_eq!(code, 2, "{stderr}");
     assert!(
-        stderr.contains("hooks.PreToolUse (hook 1 of 1): matcher `(shell` is not a valid regular expression"),
+        stderr.contains(
+            "hooks.PreToolUse (hook 1 of 1): matcher `(shell` is not a valid regular expression"
+        ),
         "{stderr}"
     );
     std::fs::write(

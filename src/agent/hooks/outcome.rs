@@ -192,8 +192,9 @@ mod tests {
         assert_eq!(
             read(&timed_out),
             HookOutcome::Failed {
-                message: "timed out after 60 s and was killed; raise its `timeout` or make it quicker"
-                    .into()
+                message:
+                    "timed out after 60 s and was killed; raise its `timeout` or make it quicker"
+                        .into()
             }
         );
     }
@@ -233,7 +234,11 @@ mod tests {
     fn long_output_is_cut_with_a_mark() {
         let long = "é".repeat(KEEP);
         let kept = clip(&long);
-        assert!(kept.ends_with("[… cut at 4000 bytes]"), "{}", &kept[kept.len() - 40..]);
+        assert!(
+            kept.ends_with("[… cut at 4000 bytes]"),
+            "{}",
+            &kept[kept.len() - 40..]
+        );
         assert!(kept.len() < KEEP + 40);
     }
 

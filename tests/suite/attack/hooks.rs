@@ -56,7 +56,10 @@ fn an_untrusted_repositorys_hooks_never_run_and_the_user_is_told() {
     let repo = repo_with_hooks(home.path());
     let (code, stdout, stderr) = run(home.path(), &repo);
     assert_eq!(code, 0, "stdout: {stdout}\nstderr: {stderr}");
-    assert!(repo.join("a.txt").exists(), "the task itself did not run: {stderr}");
+    assert!(
+        repo.join("a.txt").exists(),
+        "the task itself did not run: {stderr}"
+    );
     assert_eq!(ran(&repo), Vec::<String>::new(), "{stderr}");
     assert!(
         stderr.contains("sets hooks.PreToolUse, hooks.PostToolUse, hooks.UserPromptSubmit, hooks.Stop — ignored because this repository is not trusted"),
@@ -69,7 +72,10 @@ fn an_untrusted_repositorys_hooks_never_run_and_the_user_is_told() {
     let key = lode::config::project_key(&repo);
     std::fs::write(
         home.path().join("config/config.toml"),
-        format!("[projects.{}]\ntrust = \"trusted\"\n", serde_json::Value::String(key)),
+        format!(
+            "[projects.{}]\ntrust = \"trusted\"\n",
+            serde_json::Value::String(key)
+        ),
     )
     .unwrap();
     let (code, stdout, stderr) = run(home.path(), &repo);
