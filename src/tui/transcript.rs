@@ -580,3 +580,52 @@ fn tier_name(tier: crate::router::Tier) -> &'static str {
         crate::router::Tier::Fixed => "fixed",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::hooks::HookEvent;
+    use pretty_assertions::assert_eq;
+
+    fn hook(result: HookResult, output: &str) -> AgentEvent {
+        AgentEvent::HookRan {
+            event: HookEvent::PostToolUse,
+            command: "cargo fmt".into(),
+            tool: Some("edit_file".into()),
+            id: Some("c1".into()),
+            result,
+            output: output.into(),
+        }
+    }
+
+    #[test]
+    fn hooks_show_when_they_said_something_blocked_or_failed() {
+        let mut t = Transcript::new();
+        t.apply(&hook(HookResult::Ok, ""));
+        assert_eq!(t.entries(), &[]);
+        t.apply(&hook(HookResult::Ok, "formatted 1 file"));
+        t.apply(&hook(HookResult::Blocked, "line too long"));
+        t.apply(&hook(HookResult::Failed, "exited with code 1"));
+        let notice = |kind, text: &str| Entry::Notice {
+            kind,
+            text: text.to_string(),
+        };
+        assert_eq!(
+            t.entries(),
+            &[
+                notice(
+                    NoticeKind::Info,
+                    "hook PostToolUse `cargo fmt`: formatted 1 file"
+                ),
+                notice(
+                    NoticeKind::Warning,
+                    "hook PostToolUse `cargo fmt` blocked: line too long"
+                ),
+                notice(
+                    NoticeKind::Warning,
+                    "hook PostToolUse `cargo fmt` failed: exited with code 1"
+                ),
+            ]
+        );
+    }
+}
