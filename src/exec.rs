@@ -120,6 +120,7 @@ pub fn run(options: &RunOptions, config: &Config) -> Result<Ran, RunError> {
             cwd,
             answer_schema: answer_schema.clone(),
             mcp,
+            session_id: Some(writer.id().to_string()),
         },
         events_tx,
     );

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::agent::hooks::HookEvent;
 use crate::backend::{Message, ModelBackend};
 use crate::router::{Lane, Tier};
 use crate::stats::TurnStats;
@@ -193,6 +194,20 @@ pub enum AgentEvent {
         added: Vec<String>,
         removed: Vec<String>,
     },
+    /// A hook ran (`agent/hooks.rs`). `tool` and `id` name the call of a `PreToolUse` or
+    /// `PostToolUse` hook. `output` is, by `result`: `ok`, what it added to the prompt (often
+    /// empty); `blocked`, the reason the model (or, for a prompt, the user) gets; `failed`,
+    /// why it failed (the task goes on).
+    HookRan {
+        event: HookEvent,
+        command: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tool: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        result: HookResult,
+        output: String,
+    },
     /// The task ended. `message` is the model's final answer (or why it ended).
     Finished { outcome: Outcome, message: String },
     /// The conversation changed: after every task (the messages it added, the task's last
@@ -225,6 +240,18 @@ pub enum AgentEvent {
     /// Something went wrong outside the model's control (the backend failed, a tool could not
     /// run at all). The run may still go on; `Finished` always comes last.
     Error { message: String },
+}
+
+/// How a hook ended, as `AgentEvent::HookRan` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HookResult {
+    /// Exit 0.
+    Ok,
+    /// Exit 2 or a `block` decision: the call, prompt or stop did not go through.
+    Blocked,
+    /// Another exit, a timeout, or it could not start; nothing was blocked.
+    Failed,
 }
 
 /// How the conversation changed, for front ends that save it.

@@ -3,10 +3,13 @@
 
 pub mod context;
 pub mod events;
+pub mod hooks;
 pub mod host;
 pub mod permissions;
 pub mod runner;
 
-pub use events::{AgentCommand, AgentEvent, ConversationChange, Decision, Op, Outcome, PlanStep};
+pub use events::{
+    AgentCommand, AgentEvent, ConversationChange, Decision, HookResult, Op, Outcome, PlanStep,
+};
 pub use permissions::PermissionMode;
 pub use runner::{Agent, AgentOptions, Routing, REPEATED_CALL};

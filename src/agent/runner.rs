@@ -9,6 +9,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use crate::agent::context;
 use crate::agent::events::{AgentCommand, AgentEvent, Outcome, PlanStep};
+use crate::agent::hooks::Hooks;
 use crate::agent::permissions::{PermissionMode, Verdict};
 use crate::backend::toolcall;
 use crate::backend::{
@@ -21,8 +22,10 @@ pub const REPEATED_CALL: &str = "(You made this exact call in your previous turn
      returned: call a different tool, change the arguments, or give your final answer.)";
 
 mod approval;
+mod hooks;
 mod routing;
 mod verify;
+use hooks::{StopVerdict, MAX_STOP_CONTINUES};
 pub use routing::Routing;
 use routing::{Lanes, Strike};
 use verify::Verification;
@@ -71,6 +74,10 @@ pub struct Agent {
     /// Tools that may change between turns (MCP servers); theirs follow the first `fixed`.
     source: Option<Arc<dyn ToolSource>>,
     fixed: usize,
+    /// The user's (and a trusted repository's) hooks.
+    hooks: Hooks,
+    /// How often Stop hooks sent the model back to work in this task.
+    stop_continues: u32,
 }
 
 /// What stops a run between steps.
@@ -105,6 +112,8 @@ impl Agent {
             lanes: Lanes::default(),
             fixed: 0,
             source: None,
+            hooks: Hooks::default(),
+            stop_continues: 0,
         }
         .fixed_tools()
     }
@@ -240,10 +249,21 @@ impl Agent {
     ) -> Outcome {
         // A cancel belongs to the task it interrupted, not to the next one.
         self.ctx.cancel.reset();
-        self.messages.push(Message::user(task));
-        let result = match self.route_task(task).await {
-            Some(action) => self.run_direct(action, commands).await,
-            None => self.run_loop(commands).await,
+        self.stop_continues = 0;
+        let result = match self.prompt_hooks(task, commands).await {
+            // A refused prompt is not kept: the conversation goes on as if it was never sent.
+            Ok(Err(reason)) => Ok((
+                Outcome::NotAchieved,
+                format!("a UserPromptSubmit hook refused this prompt: {reason}"),
+            )),
+            Ok(Ok(prompt)) => {
+                self.messages.push(Message::user(prompt));
+                match self.route_task(task).await {
+                    Some(action) => self.run_direct(action, commands).await,
+                    None => self.run_loop(commands).await,
+                }
+            }
+            Err(interrupt) => Err(interrupt),
         };
         let (outcome, message) = match result {
             Ok((outcome, message)) => (outcome, message),
@@ -367,7 +387,20 @@ impl Agent {
             }
             // The model says it is done: hold it to the tests.
             match self.verify(commands).await? {
-                Verification::Passed => return Ok((Outcome::Done, completion.text)),
+                Verification::Passed => match self.stop_hooks(commands).await? {
+                    StopVerdict::Stop => return Ok((Outcome::Done, completion.text)),
+                    StopVerdict::Continue(reason) => self.messages.push(Message::user(format!(
+                        "A Stop hook does not let you stop yet: {reason}\nDo what it asks, then say when you are done."
+                    ))),
+                    StopVerdict::GiveUp(reason) => {
+                        return Ok((
+                            Outcome::NotAchieved,
+                            format!(
+                                "Stop hooks sent the model back {MAX_STOP_CONTINUES} times and still object: {reason}"
+                            ),
+                        ))
+                    }
+                },
                 Verification::NotRun(why) => return Ok((Outcome::NotAchieved, why)),
                 // An empty answer after being told the tests fail: the model has nothing
                 // more to offer; stop instead of spending the rest of the budget.
@@ -524,8 +557,11 @@ impl Agent {
         {
             return Ok(refusal);
         }
+        if let Some(refusal) = self.pre_tool_hooks(call, &args, commands).await? {
+            return Ok(refusal);
+        }
         let result = tokio::select! {
-            result = self.tools[index].run(args, &self.ctx) => result,
+            result = self.tools[index].run(args.clone(), &self.ctx) => result,
             () = wait_for_cancel(commands) => {
                 self.ctx.cancel.cancel();
                 return Err(Interrupt::Cancelled);
@@ -537,7 +573,8 @@ impl Agent {
         let text = match result {
             Ok(output) => {
                 self.observe(call, &output);
-                output.content
+                let added = self.post_tool_hooks(call, &args, &output, commands).await?;
+                output.content + &added
             }
             Err(ToolError::Cancelled) => return Err(Interrupt::Cancelled),
             Err(err) => format!("error: {err}"),

@@ -1,6 +1,6 @@
 //! What every front end builds before its first task: the agent itself, from configuration
 //! plus the front end's own choices. The coding agent (the session, `lode run`) gets every
-//! tool, the sandbox from `[sandbox]` and the configured test command; the reviewer gets the
+//! tool, the sandbox from `[sandbox]`, the configured test command and the hooks; the reviewer gets the
 //! read-only tools, a read-only sandbox and its own instructions. Both are then driven the
 //! same way, with `Op`s through `agent::host::serve`.
 
@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc::UnboundedSender;
 
+use crate::agent::hooks::Hooks;
 use crate::agent::{Agent, AgentEvent, AgentOptions, PermissionMode};
 use crate::backend::ModelBackend;
 use crate::config::Config;
@@ -38,6 +39,8 @@ pub struct CodingSetup {
     pub answer_schema: Option<serde_json::Value>,
     /// The MCP servers' tools, offered after the built-in ones (`mcp_hub` starts them).
     pub mcp: Option<Arc<McpHub>>,
+    /// The saved session's id, which hooks are told; `None`: one made up for this process.
+    pub session_id: Option<String>,
 }
 
 /// Starts connecting to the configured MCP servers in the background, on the current tokio
@@ -86,6 +89,10 @@ pub fn coding_agent(
         let tools = hub.tools();
         agent = agent.with_tool_source(hub, tools);
     }
+    let session_id = setup
+        .session_id
+        .unwrap_or_else(|| format!("lode-{}", std::process::id()));
+    agent.set_hooks(Hooks::new(config.hooks.clone(), session_id));
     (agent, notices)
 }
 

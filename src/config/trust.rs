@@ -1,6 +1,6 @@
 //! Whether a repository's own `.lode/config.toml` is believed. A repository is code someone
 //! else wrote: until the user trusts it (`lode trust`, or `/trust` in a session, recorded in
-//! the user's own config), its settings that choose where data goes or what runs are dropped
+//! the user's own config), its settings that choose where data goes or what runs (hooks included) are dropped
 //! with a notice. What stays is harmless tuning: engine threads, context size, cache size,
 //! turn limits, review thresholds, routing and speculation.
 
@@ -107,5 +107,8 @@ pub(super) fn strip(layer: &mut Layer, trusted: bool) -> Vec<String> {
         "mcp.servers",
         !std::mem::take(&mut layer.mcp.servers).is_empty(),
     );
+    // Hooks run commands on every call and prompt: only the user's own or a trusted
+    // repository's.
+    ignored.extend(std::mem::take(&mut layer.hooks).keys());
     ignored
 }

@@ -3,7 +3,7 @@
 
 use std::io::{IsTerminal, Write};
 
-use crate::agent::{AgentEvent, Decision, Outcome};
+use crate::agent::{AgentEvent, Decision, HookResult, Outcome};
 
 /// Prints events: human progress on stderr and the answer on stdout, or JSON Lines.
 pub(super) struct Printer {
@@ -139,6 +139,23 @@ impl Printer {
                 )
             }
             AgentEvent::Error { message } => writeln!(err, "error: {message}"),
+            AgentEvent::HookRan {
+                event,
+                command,
+                result,
+                output,
+                ..
+            } => {
+                let what = match result {
+                    HookResult::Ok => "ok",
+                    HookResult::Blocked => "blocked",
+                    HookResult::Failed => "failed",
+                };
+                match first_line(output) {
+                    "" => writeln!(err, "  hook {event} `{command}`: {what}"),
+                    line => writeln!(err, "  hook {event} `{command}` {what}: {line}"),
+                }
+            }
             AgentEvent::Finished { outcome, message } => match outcome {
                 Outcome::Done => {
                     // In a terminal the answer was just streamed above; print it again only

@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
 use crate::cancel::CancelFlag;
@@ -98,11 +98,32 @@ pub(crate) enum RunEnd {
     TimedOut,
 }
 
+/// What a confined command reads, and how its output is kept.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct CommandIo<'a> {
+    /// Bytes written to its stdin, which then ends; `None`: stdin is empty (`/dev/null`).
+    pub stdin: Option<&'a [u8]>,
+    pub streams: Streams,
+}
+
+/// Whether stderr is kept apart from stdout.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Streams {
+    /// One text in arrival order: what the model reads of `shell` and `run_tests`.
+    #[default]
+    Interleaved,
+    /// Stdout in `output`, stderr in `stderr`: hooks answer on stdout and explain on stderr.
+    Separate,
+}
+
 /// The result of `run_command`.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct CommandRun {
-    /// Stdout and stderr, interleaved in arrival order (lossy UTF-8).
+    /// Stdout and stderr, interleaved in arrival order (lossy UTF-8); stdout alone with
+    /// `Streams::Separate`.
     pub output: String,
+    /// Stderr with `Streams::Separate`; `None` when it is interleaved into `output`.
+    pub stderr: Option<String>,
     pub exit_code: Option<i32>,
     /// The signal that ended the shell, where it did not exit by itself.
     pub signal: Option<i32>,
@@ -145,6 +166,18 @@ pub(crate) async fn run_command(
     cancel: &CancelFlag,
     confine: &Confinement,
 ) -> Result<CommandRun, ToolError> {
+    run_command_io(command, cwd, timeout, cancel, confine, CommandIo::default()).await
+}
+
+/// `run_command` with input on stdin and, where asked, stderr kept apart.
+pub(crate) async fn run_command_io(
+    command: &str,
+    cwd: &Path,
+    timeout: Duration,
+    cancel: &CancelFlag,
+    confine: &Confinement,
+    io: CommandIo<'_>,
+) -> Result<CommandRun, ToolError> {
     if cancel.is_cancelled() {
         return Err(ToolError::Cancelled);
     }
@@ -152,7 +185,11 @@ pub(crate) async fn run_command(
         .command(command)
         .map_err(|e| ToolError::Failed(format!("cannot confine the command: {e}")))?;
     cmd.current_dir(cwd)
-        .stdin(Stdio::null())
+        .stdin(if io.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd
@@ -161,10 +198,22 @@ pub(crate) async fn run_command(
     let mut group = GroupGuard {
         pid: child.id().and_then(|id| i32::try_from(id).ok()),
     };
+    // Written from a task of its own: a command that never reads its stdin must not stall
+    // the loop below; a write it refuses (it exited) is no error of ours.
+    let _feeder = match (io.stdin, child.stdin.take()) {
+        (Some(bytes), Some(mut pipe)) => {
+            let bytes = bytes.to_vec();
+            Some(AbortOnDrop(tokio::spawn(async move {
+                let _ = pipe.write_all(&bytes).await;
+            })))
+        }
+        _ => None,
+    };
     let mut stdout = child.stdout.take();
     let mut stderr = child.stderr.take();
     let (mut out_buf, mut err_buf) = (vec![0u8; 8192], vec![0u8; 8192]);
     let mut capture = Capture::default();
+    let mut err_capture = Capture::default();
     let deadline = Instant::now() + timeout;
     let mut linger_until: Option<Instant> = None;
     let mut status = None;
@@ -181,6 +230,7 @@ pub(crate) async fn run_command(
                 None => stdout = None,
             },
             n = read_some(&mut stderr, &mut err_buf) => match n {
+                Some(n) if io.streams == Streams::Separate => err_capture.push(&err_buf[..n]),
                 Some(n) => capture.push(&err_buf[..n]),
                 None => stderr = None,
             },
@@ -217,11 +267,21 @@ pub(crate) async fn run_command(
     group.kill();
     Ok(CommandRun {
         output: capture.text(),
+        stderr: (io.streams == Streams::Separate).then(|| err_capture.text()),
         exit_code: status.code(),
         signal: exit_signal(&status),
         end,
         timeout,
     })
+}
+
+/// Stops the stdin feeder with the run, however the run ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Reads one chunk; `None` at end of stream (or on error). An absent pipe never resolves, so

@@ -314,6 +314,7 @@ impl Controller {
                 cwd: self.options.cwd.clone(),
                 answer_schema: None,
                 mcp: self.mcp.clone(),
+                session_id: None,
             },
             self.agent_tx.clone(),
         );

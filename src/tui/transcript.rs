@@ -8,7 +8,7 @@ use std::rc::Rc;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 
-use crate::agent::{AgentEvent, Outcome, PlanStep};
+use crate::agent::{AgentEvent, HookResult, Outcome, PlanStep};
 use crate::tui::{diff, markdown, theme, wrap};
 
 /// Lines of one tool's output shown when tool output is expanded.
@@ -233,6 +233,30 @@ impl Transcript {
                 success: *success,
             }),
             AgentEvent::Error { message } => self.notice(NoticeKind::Error, message.clone()),
+            // A hook that did its work quietly (a formatter) adds nothing to read.
+            AgentEvent::HookRan {
+                event,
+                command,
+                result,
+                output,
+                ..
+            } => match result {
+                HookResult::Ok if output.trim().is_empty() => {}
+                HookResult::Ok => {
+                    self.notice(
+                        NoticeKind::Info,
+                        format!("hook {event} `{command}`: {output}"),
+                    );
+                }
+                HookResult::Blocked => self.notice(
+                    NoticeKind::Warning,
+                    format!("hook {event} `{command}` blocked: {output}"),
+                ),
+                HookResult::Failed => self.notice(
+                    NoticeKind::Warning,
+                    format!("hook {event} `{command}` failed: {output}"),
+                ),
+            },
             AgentEvent::Routed {
                 lane,
                 tier,
@@ -558,5 +582,54 @@ fn tier_name(tier: crate::router::Tier) -> &'static str {
         crate::router::Tier::Rules => "rules",
         crate::router::Tier::Model => "small model",
         crate::router::Tier::Fixed => "fixed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::hooks::HookEvent;
+    use pretty_assertions::assert_eq;
+
+    fn hook(result: HookResult, output: &str) -> AgentEvent {
+        AgentEvent::HookRan {
+            event: HookEvent::PostToolUse,
+            command: "cargo fmt".into(),
+            tool: Some("edit_file".into()),
+            id: Some("c1".into()),
+            result,
+            output: output.into(),
+        }
+    }
+
+    #[test]
+    fn hooks_show_when_they_said_something_blocked_or_failed() {
+        let mut t = Transcript::new();
+        t.apply(&hook(HookResult::Ok, ""));
+        assert_eq!(t.entries(), &[]);
+        t.apply(&hook(HookResult::Ok, "formatted 1 file"));
+        t.apply(&hook(HookResult::Blocked, "line too long"));
+        t.apply(&hook(HookResult::Failed, "exited with code 1"));
+        let notice = |kind, text: &str| Entry::Notice {
+            kind,
+            text: text.to_string(),
+        };
+        assert_eq!(
+            t.entries(),
+            &[
+                notice(
+                    NoticeKind::Info,
+                    "hook PostToolUse `cargo fmt`: formatted 1 file"
+                ),
+                notice(
+                    NoticeKind::Warning,
+                    "hook PostToolUse `cargo fmt` blocked: line too long"
+                ),
+                notice(
+                    NoticeKind::Warning,
+                    "hook PostToolUse `cargo fmt` failed: exited with code 1"
+                ),
+            ]
+        );
     }
 }

@@ -42,6 +42,7 @@ fn hosted(
             cwd: repo.clone(),
             answer_schema: None,
             mcp: None,
+            session_id: None,
         },
         events_tx,
     );

@@ -313,3 +313,43 @@ async fn commands_cannot_connect_out() {
         out.content
     );
 }
+
+#[tokio::test]
+async fn input_reaches_stdin_and_stderr_can_be_kept_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = ctx(dir.path());
+    let io = CommandIo {
+        stdin: Some(b"{\"tool\":\"shell\"}"),
+        streams: Streams::Separate,
+    };
+    let run = run_command_io(
+        "cat; echo; echo to-stderr >&2; exit 2",
+        ctx.workspace.root(),
+        Duration::from_secs(10),
+        &ctx.cancel,
+        &ctx.confine,
+        io,
+    )
+    .await
+    .unwrap();
+    assert_eq!(run.output, "{\"tool\":\"shell\"}\n");
+    assert_eq!(run.stderr.as_deref(), Some("to-stderr\n"));
+    assert_eq!(run.exit_code, Some(2));
+    // A command that never reads a large input still ends, and is not held by the writer.
+    let big = vec![b'x'; 1 << 20];
+    let io = CommandIo {
+        stdin: Some(&big),
+        streams: Streams::Separate,
+    };
+    let run = run_command_io(
+        "exit 0",
+        ctx.workspace.root(),
+        Duration::from_secs(10),
+        &ctx.cancel,
+        &ctx.confine,
+        io,
+    )
+    .await
+    .unwrap();
+    assert_eq!((run.exit_code, run.end), (Some(0), RunEnd::Exited));
+}

@@ -4,4 +4,5 @@
 pub mod commands;
 pub mod files;
 pub mod gguf;
+pub mod hooks;
 pub mod undo;
