@@ -9,6 +9,10 @@ use crate::config::SpecChoice;
 use crate::engine::synth::{Arch, Quant, Shape, Weights};
 use crate::engine::FlashAttention;
 
+mod models;
+
+pub use models::{ListArgs, ModelsArgs, ModelsCommand, ModelsCommandRef, PullArgs, UseArgs};
+
 /// lode — a coding agent that runs its model inside its own process.
 #[derive(Debug, Parser)]
 #[command(name = "lode", version, args_conflicts_with_subcommands = true)]
@@ -158,8 +162,12 @@ lode synth --arch qwen2 --shape qwen2.5-0.5b --quant q4_k_m bench.gguf\n  \
 lode synth --arch qwen35 --weights perm --mtp t35.gguf"
     )]
     Synth(SynthArgs),
-    /// List GGUF models on disk: the model dir, Ollama, LM Studio and the Hugging Face cache.
-    #[command(after_long_help = "Example:\n  lode models --json")]
+    /// List GGUF models on disk (the model dir, Ollama, LM Studio, the Hugging Face cache),
+    /// pull one from the Hugging Face hub, or choose the one lode uses.
+    #[command(
+        after_long_help = "Examples:\n  lode models --json\n  \
+lode models pull hf:Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF:Q4_K_M\n  lode models use qwen2.5-coder:7b"
+    )]
     Models(ModelsArgs),
     /// Show the build, compute devices, threads and where lode keeps its files.
     Doctor(DoctorArgs),
@@ -539,16 +547,6 @@ pub struct SynthArgs {
     pub json: bool,
     /// Output file.
     pub output: PathBuf,
-}
-
-#[derive(Debug, Args)]
-pub struct ModelsArgs {
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
-    /// Also scan this directory (repeatable).
-    #[arg(long, value_name = "DIR")]
-    pub dir: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@ pub mod doctor;
 pub mod gen;
 pub mod hook;
 pub mod models;
+pub mod pull;
 pub mod route;
 pub mod synth;
 pub mod trust;
@@ -48,6 +49,10 @@ pub enum CommandError {
     Hook(String),
     #[error("{0}")]
     Route(String),
+    #[error("{0}")]
+    Models(String),
+    #[error(transparent)]
+    Hub(#[from] crate::hub::HubError),
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
 }
