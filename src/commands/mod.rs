@@ -9,6 +9,7 @@ pub mod doctor;
 pub mod gen;
 pub mod hook;
 pub mod models;
+pub mod pick;
 pub mod pull;
 pub mod route;
 pub mod synth;
