@@ -14,6 +14,7 @@ pub mod demo;
 pub mod engine;
 pub mod fallback;
 pub mod flash_auto;
+pub mod models_choose;
 pub mod models_pull;
 pub mod mtp;
 pub mod ngram;
