@@ -164,10 +164,8 @@ lode synth --arch qwen35 --weights perm --mtp t35.gguf"
     Synth(SynthArgs),
     /// List GGUF models on disk (the model dir, Ollama, LM Studio, the Hugging Face cache),
     /// pull one from the Hugging Face hub, or choose the one lode uses.
-    #[command(
-        after_long_help = "Examples:\n  lode models --json\n  \
-lode models pull hf:Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF:Q4_K_M\n  lode models use qwen2.5-coder:7b"
-    )]
+    #[command(after_long_help = "Examples:\n  lode models --json\n  \
+lode models pull hf:Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF:Q4_K_M\n  lode models use qwen2.5-coder:7b")]
     Models(ModelsArgs),
     /// Show the build, compute devices, threads and where lode keeps its files.
     Doctor(DoctorArgs),

@@ -76,9 +76,12 @@ fn resolve(model: &str, config: &Config) -> Result<PathBuf, CommandError> {
 /// Shared by `lode models use` and the session's confirmation of a model it picked.
 pub fn remember(config: &Config, path: &Path) -> Result<String, String> {
     let file = config.dirs.config.join("config.toml");
-    let text = path
-        .to_str()
-        .ok_or_else(|| format!("`{}` is not UTF-8, so it cannot go into a TOML file", path.display()))?;
+    let text = path.to_str().ok_or_else(|| {
+        format!(
+            "`{}` is not UTF-8, so it cannot go into a TOML file",
+            path.display()
+        )
+    })?;
     let mut body = toml::Table::new();
     body.insert("path".into(), toml::Value::String(text.into()));
     crate::config_edit::upsert_table(&file, "models.large", &body)

@@ -202,7 +202,10 @@ mod tests {
             Some(path.to_str().unwrap())
         );
         assert_eq!(err.matches("[Y]es / [o]nce / [n]o").count(), 2, "{err}");
-        assert!(err.contains("Found m-instruct.gguf: an instruct/chat model"), "{err}");
+        assert!(
+            err.contains("Found m-instruct.gguf: an instruct/chat model"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -91,7 +91,11 @@ fn kind(name: &str) -> Kind {
 
 fn is_projector(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
-    lower.rsplit('/').next().unwrap_or(&lower).starts_with("mmproj")
+    lower
+        .rsplit('/')
+        .next()
+        .unwrap_or(&lower)
+        .starts_with("mmproj")
 }
 
 fn reason(entry: &ModelEntry, memory: Memory) -> String {

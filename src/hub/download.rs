@@ -45,7 +45,10 @@ pub(super) async fn fetch(
         move |source| HubError::Io { path, source }
     };
     if dest.exists() {
-        let expected = file.sha256.clone().ok_or_else(|| HubError::NoHash(file.path.clone()))?;
+        let expected = file
+            .sha256
+            .clone()
+            .ok_or_else(|| HubError::NoHash(file.path.clone()))?;
         let actual = hash_file(dest).map_err(io(dest))?.0;
         return if actual == expected {
             Ok(Downloaded::AlreadyThere)

@@ -84,10 +84,12 @@ pub fn select(repo: &str, files: &[RepoFile], selector: &Selector) -> Result<Rep
                 .iter()
                 .find(|f| &f.path == name)
                 .cloned()
-                .ok_or_else(|| HubError::Select(format!(
-                    "`{repo}` has no file `{name}`; its GGUF files: {}",
-                    names(&ggufs)
-                )));
+                .ok_or_else(|| {
+                    HubError::Select(format!(
+                        "`{repo}` has no file `{name}`; its GGUF files: {}",
+                        names(&ggufs)
+                    ))
+                });
         }
         Selector::Only => ggufs.clone(),
         Selector::Quant(quant) => {
@@ -238,7 +240,10 @@ mod tests {
         let h = "0f".repeat(32);
         assert_eq!(sha256_hex(&format!("\"{h}\"")), Some(h.clone()));
         assert_eq!(sha256_hex(&format!("W/\"{h}\"")), Some(h.clone()));
-        assert_eq!(sha256_hex("\"da39a3ee5e6b4b0d3255bfef95601890afd80709\""), None);
+        assert_eq!(
+            sha256_hex("\"da39a3ee5e6b4b0d3255bfef95601890afd80709\""),
+            None
+        );
     }
 
     #[test]
@@ -250,33 +255,60 @@ mod tests {
             "mmproj-m-Q8_0.gguf",
             "README.md",
         ];
-        assert_eq!(pick(&repo, Selector::Quant("q8_0".into())), Ok("m-Q8_0.gguf".into()));
+        assert_eq!(
+            pick(&repo, Selector::Quant("q8_0".into())),
+            Ok("m-Q8_0.gguf".into())
+        );
         assert_eq!(
             pick(&repo, Selector::Quant("Q4_K_M".into())),
             Ok("m-Q4_K_M.gguf".into())
         );
         let err = pick(&repo, Selector::Quant("Q4_K".into())).unwrap_err();
-        assert!(err.contains("2 GGUF files that match") && err.contains("m-Q4_K_S.gguf"), "{err}");
+        assert!(
+            err.contains("2 GGUF files that match") && err.contains("m-Q4_K_S.gguf"),
+            "{err}"
+        );
         let err = pick(&repo, Selector::Quant("IQ2_XS".into())).unwrap_err();
-        assert!(err.contains("no GGUF file named for `IQ2_XS`") && err.contains("m-Q8_0.gguf"), "{err}");
+        assert!(
+            err.contains("no GGUF file named for `IQ2_XS`") && err.contains("m-Q8_0.gguf"),
+            "{err}"
+        );
     }
 
     #[test]
     fn only_and_file_selectors() {
-        assert_eq!(pick(&["a.gguf", "mmproj.gguf"], Selector::Only), Ok("a.gguf".into()));
+        assert_eq!(
+            pick(&["a.gguf", "mmproj.gguf"], Selector::Only),
+            Ok("a.gguf".into())
+        );
         let err = pick(&["a.gguf", "b.gguf"], Selector::Only).unwrap_err();
         assert!(err.contains("a.gguf, b.gguf"), "{err}");
-        assert_eq!(pick(&["d/b.gguf"], Selector::File("d/b.gguf".into())), Ok("d/b.gguf".into()));
+        assert_eq!(
+            pick(&["d/b.gguf"], Selector::File("d/b.gguf".into())),
+            Ok("d/b.gguf".into())
+        );
         let err = pick(&["a.gguf"], Selector::File("b.gguf".into())).unwrap_err();
-        assert!(err.contains("no file `b.gguf`") && err.contains("a.gguf"), "{err}");
-        assert!(pick(&["README.md"], Selector::Only).unwrap_err().contains("no GGUF file"));
+        assert!(
+            err.contains("no file `b.gguf`") && err.contains("a.gguf"),
+            "{err}"
+        );
+        assert!(pick(&["README.md"], Selector::Only)
+            .unwrap_err()
+            .contains("no GGUF file"));
     }
 
     #[test]
     fn split_ggufs_are_refused_by_name() {
-        let repo = ["m-Q8_0-00001-of-00002.gguf", "m-Q8_0-00002-of-00002.gguf", "m-Q4_0.gguf"];
+        let repo = [
+            "m-Q8_0-00001-of-00002.gguf",
+            "m-Q8_0-00002-of-00002.gguf",
+            "m-Q4_0.gguf",
+        ];
         let err = pick(&repo, Selector::Quant("Q8_0".into())).unwrap_err();
         assert!(err.contains("split GGUF"), "{err}");
-        assert_eq!(pick(&repo, Selector::Quant("Q4_0".into())), Ok("m-Q4_0.gguf".into()));
+        assert_eq!(
+            pick(&repo, Selector::Quant("Q4_0".into())),
+            Ok("m-Q4_0.gguf".into())
+        );
     }
 }

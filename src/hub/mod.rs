@@ -30,7 +30,7 @@ pub enum HubError {
     Select(String),
     #[error("HF_ENDPOINT `{0}` is not an http:// or https:// URL")]
     Endpoint(String),
-    #[error("cannot reach {url}: {why}")]
+    #[error("cannot reach {url}: {why}; check the network, or set HF_ENDPOINT to a mirror")]
     Unreachable { url: String, why: String },
     #[error("{url} answered {status}{hint}")]
     Status {
@@ -94,7 +94,10 @@ impl Hub {
             .connect_timeout(Duration::from_secs(30))
             .read_timeout(Duration::from_secs(60))
             .user_agent(concat!("lode/", env!("CARGO_PKG_VERSION")));
-        if matches!(endpoint.host_str(), Some("127.0.0.1" | "localhost" | "[::1]")) {
+        if matches!(
+            endpoint.host_str(),
+            Some("127.0.0.1" | "localhost" | "[::1]")
+        ) {
             // A corporate HTTP_PROXY must not swallow requests to a mirror on this machine.
             builder = builder.no_proxy();
         }
@@ -166,7 +169,12 @@ pub async fn pull(
 ) -> Result<Pulled, HubError> {
     let files = hub.files(&spec.repo, revision).await?;
     let file = listing::select(&spec.repo, &files, &spec.selector)?;
-    let base = file.path.rsplit('/').next().unwrap_or(&file.path).to_string();
+    let base = file
+        .path
+        .rsplit('/')
+        .next()
+        .unwrap_or(&file.path)
+        .to_string();
     let path = model_dir.join(&base);
     std::fs::create_dir_all(model_dir).map_err(|source| HubError::Io {
         path: model_dir.to_path_buf(),
@@ -181,7 +189,9 @@ fn check_status(url: &str, status: reqwest::StatusCode) -> Result<(), HubError> 
         return Ok(());
     }
     let hint = match status.as_u16() {
-        401 | 403 => " (a gated or private repository: accept its terms on the hub and set HF_TOKEN)",
+        401 | 403 => {
+            " (a gated or private repository: accept its terms on the hub and set HF_TOKEN)"
+        }
         404 => " (no such repository, revision or file: check the spec)",
         416 => " (the partial download did not fit the file; it was removed, pull again)",
         429 => " (rate limited: wait a minute, or set HF_TOKEN)",
@@ -201,10 +211,13 @@ fn unreachable(url: &str, e: &reqwest::Error) -> HubError {
     }
 }
 
-/// reqwest's top-level message is "error sending request"; the cause says why.
+/// reqwest's top-level message repeats the URL ("error sending request for url (…)"); the
+/// causes below it say why.
 fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
+    let (mut text, mut source) = match e.source() {
+        Some(cause) => (cause.to_string(), cause.source()),
+        None => (e.to_string(), None),
+    };
     while let Some(cause) = source {
         text.push_str(": ");
         text.push_str(&cause.to_string());
@@ -222,7 +235,8 @@ mod tests {
     fn urls_encode_each_segment_and_keep_a_mirror_prefix() {
         let hub = Hub::new(Some("http://127.0.0.1:9/mirror/"), None).unwrap();
         assert_eq!(
-            hub.url(&["o", "r", "resolve", "main", "a b?.gguf"]).as_str(),
+            hub.url(&["o", "r", "resolve", "main", "a b?.gguf"])
+                .as_str(),
             "http://127.0.0.1:9/mirror/o/r/resolve/main/a%20b%3F.gguf"
         );
     }
@@ -230,7 +244,10 @@ mod tests {
     #[test]
     fn endpoint_must_be_http() {
         for bad in ["ftp://x", "not a url", "file:///etc"] {
-            assert!(matches!(Hub::new(Some(bad), None), Err(HubError::Endpoint(_))), "{bad}");
+            assert!(
+                matches!(Hub::new(Some(bad), None), Err(HubError::Endpoint(_))),
+                "{bad}"
+            );
         }
         assert_eq!(
             Hub::new(Some(" "), None).unwrap().endpoint.as_str(),

@@ -25,7 +25,8 @@ pub struct Spec {
     pub selector: Selector,
 }
 
-const EXAMPLES: &str = "e.g. hf:Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF:Q4_K_M or hf:ORG/REPO/file.gguf";
+const EXAMPLES: &str =
+    "e.g. hf:Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF:Q4_K_M or hf:ORG/REPO/file.gguf";
 
 impl Spec {
     /// Parses `hf:ORG/REPO`, `hf:ORG/REPO:Q4_K_M`, `hf:ORG/REPO:file.gguf`,
@@ -64,11 +65,9 @@ impl Spec {
             (None, Some(quant)) if quant.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
                 Selector::Quant(quant.to_string())
             }
-            (None, Some(_)) => {
-                return Err(bad(
-                    "has a quant name that is not letters, digits and `_` (a file must end in .gguf)",
-                ))
-            }
+            (None, Some(_)) => return Err(bad(
+                "has a quant name that is not letters, digits and `_` (a file must end in .gguf)",
+            )),
         };
         Ok(Spec {
             repo: format!("{org}/{name}"),

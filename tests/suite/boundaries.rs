@@ -75,7 +75,7 @@ fn only_the_git_tool_and_reviewer_talk_to_libgit2() {
 /// lower layers only; the front ends (the last layer) may also use each other.
 const LAYERS: &[&[&str]] = &[
     &["stats", "cancel", "files", "gguf", "config_edit"],
-    &["engine", "discovery"],
+    &["engine", "discovery", "hub"],
     &["tools"],
     &["backend"],
     &["router"],

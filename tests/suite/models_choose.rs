@@ -60,7 +60,10 @@ fn lode_run_without_a_model_uses_the_instruct_coder_found_and_says_how_to_keep_i
             .arg(&work)
             .arg("say hello"),
     );
-    assert!(code == 0 || code == 1, "the run should have had a model: {code}\n{stderr}");
+    assert!(
+        code == 0 || code == 1,
+        "the run should have had a model: {code}\n{stderr}"
+    );
     let lines: Vec<&str> = stderr.lines().take(2).collect();
     let picked = "lode: no model configured; using tiny-coder-instruct.gguf: an instruct-tuned coding model, ";
     assert!(
@@ -91,7 +94,11 @@ fn with_nothing_usable_lode_run_says_what_to_pull_and_exits_3() {
 #[test]
 fn models_use_writes_the_large_model_and_keeps_the_rest_of_the_config() {
     let home = tempfile::tempdir().unwrap();
-    let chosen = model(&home.path().join("models"), "tiny-coder-instruct.gguf", 16384);
+    let chosen = model(
+        &home.path().join("models"),
+        "tiny-coder-instruct.gguf",
+        16384,
+    );
     let config = home.path().join("config").join("config.toml");
     std::fs::create_dir_all(config.parent().unwrap()).unwrap();
     std::fs::write(&config, "# my settings\n[engine]\nthreads = 1\n").unwrap();
@@ -99,16 +106,26 @@ fn models_use_writes_the_large_model_and_keeps_the_rest_of_the_config() {
     let (code, stdout, stderr) =
         output(isolated(home.path()).args(["models", "use", "coder-instruct.gguf"]));
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains(&format!("lode now uses {}", chosen.display())), "{stdout}");
+    assert!(
+        stdout.contains(&format!("lode now uses {}", chosen.display())),
+        "{stdout}"
+    );
     let written = std::fs::read_to_string(&config).unwrap();
-    assert!(written.starts_with("# my settings\n[engine]\nthreads = 1\n"), "{written}");
+    assert!(
+        written.starts_with("# my settings\n[engine]\nthreads = 1\n"),
+        "{written}"
+    );
     let table: toml::Table = toml::from_str(&written).unwrap();
     assert_eq!(
         table["models"]["large"]["path"].as_str(),
         Some(chosen.to_str().unwrap())
     );
 
-    let (code, _, stderr) = output(isolated(home.path()).args(["models", "use", "nothing-like-it"]));
+    let (code, _, stderr) =
+        output(isolated(home.path()).args(["models", "use", "nothing-like-it"]));
     assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains("is neither a file nor a model `lode models` lists"), "{stderr}");
+    assert!(
+        stderr.contains("is neither a file nor a model `lode models` lists"),
+        "{stderr}"
+    );
 }

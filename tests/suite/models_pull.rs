@@ -90,7 +90,12 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>) {
     let resolve_prefix = format!("/{REPO}/resolve/main/");
     if path == info_path {
         let body = state.info.to_string();
-        respond(&mut stream, "200 OK", &[("Content-Type", "application/json")], body.as_bytes());
+        respond(
+            &mut stream,
+            "200 OK",
+            &[("Content-Type", "application/json")],
+            body.as_bytes(),
+        );
     } else if let Some(file) = path.strip_prefix(&resolve_prefix) {
         // The hub redirects LFS files to its CDN.
         let location = format!("/cdn/{file}");
@@ -105,7 +110,10 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>) {
         let body = &bytes[start.min(bytes.len())..];
         let content_range = format!("bytes {start}-{}/{}", bytes.len() - 1, bytes.len());
         let (status, extra) = if range.is_some() {
-            ("206 Partial Content", vec![("Content-Range", content_range.as_str())])
+            (
+                "206 Partial Content",
+                vec![("Content-Range", content_range.as_str())],
+            )
         } else {
             ("200 OK", vec![])
         };
@@ -143,16 +151,17 @@ fn respond(stream: &mut TcpStream, status: &str, headers: &[(&str, &str)], body:
 }
 
 fn sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A repository with a real (synthetic) GGUF, a second quant, a projector and a README,
 /// listed with the hashes of `model`.
 fn repo_state(model: &[u8]) -> State {
     let other = b"another quant".to_vec();
-    let sibling = |name: &str, bytes: &[u8]| {
-        serde_json::json!({"rfilename": name, "lfs": {"sha256": sha256(bytes), "size": bytes.len()}})
-    };
+    let sibling = |name: &str, bytes: &[u8]| serde_json::json!({"rfilename": name, "lfs": {"sha256": sha256(bytes), "size": bytes.len()}});
     State {
         bytes: HashMap::from([
             (FILE.to_string(), model.to_vec()),
@@ -215,7 +224,9 @@ fn an_interrupted_pull_resumes_with_a_range_and_ends_verified() {
         "{stderr}"
     );
     assert_eq!(files_in(&models), vec![format!("{FILE}.part")]);
-    let part_len = std::fs::metadata(models.join(format!("{FILE}.part"))).unwrap().len();
+    let part_len = std::fs::metadata(models.join(format!("{FILE}.part")))
+        .unwrap()
+        .len();
     assert!(part_len > 0 && part_len <= 100_000, "{part_len}");
 
     let (code, stdout, stderr) = pull(home.path(), &hub, "hf:org/tiny-GGUF:q8_0");
@@ -248,14 +259,22 @@ fn an_interrupted_pull_resumes_with_a_range_and_ends_verified() {
     assert_eq!(code, 0, "{stderr}");
     let entries: Vec<Value> = serde_json::from_str(&stdout).unwrap();
     let entry = entries.iter().find(|e| e["name"] == FILE).unwrap();
-    assert_eq!((&entry["architecture"], &entry["error"]), (&Value::from("qwen2"), &Value::Null));
+    assert_eq!(
+        (&entry["architecture"], &entry["error"]),
+        (&Value::from("qwen2"), &Value::Null)
+    );
 
     // A third pull finds it in place and downloads nothing.
     let before = hub.seen().len();
     let (code, stdout, stderr) = pull(home.path(), &hub, "hf:org/tiny-GGUF:Q8_0");
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("already there, SHA-256 verified"), "{stdout}");
-    assert!(hub.seen()[before..].iter().all(|s| s.path.starts_with("/api/")));
+    assert!(
+        stdout.contains("already there, SHA-256 verified"),
+        "{stdout}"
+    );
+    assert!(hub.seen()[before..]
+        .iter()
+        .all(|s| s.path.starts_with("/api/")));
 }
 
 #[test]
@@ -294,7 +313,10 @@ fn an_ambiguous_or_missing_choice_names_the_candidates_and_downloads_nothing() {
     );
     let (code, _, stderr) = pull(home.path(), &hub, "hf:org/tiny-GGUF:IQ2_XS");
     assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains("no GGUF file named for `IQ2_XS`"), "{stderr}");
+    assert!(
+        stderr.contains("no GGUF file named for `IQ2_XS`"),
+        "{stderr}"
+    );
     let (code, _, stderr) = pull(home.path(), &hub, "hf:org/missing");
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("answered 404"), "{stderr}");
