@@ -143,7 +143,7 @@ fn confirm(picked: Picked, config: &mut Config, input: &mut dyn BufRead, err: &m
     match choice {
         Answer::Remember => match crate::commands::models::remember(config, &picked.path) {
             Ok(line) => {
-                let _ = writeln!(err, "lode: {line}");
+                let _ = writeln!(err, "{line}");
                 config.models.large = Some(picked.path);
             }
             Err(why) => {
