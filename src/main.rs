@@ -157,6 +157,15 @@ fn session(args: &lode::cli::SessionArgs) -> u8 {
     };
     with_config(Some(&cwd), |mut config| {
         agent.override_config(&mut config);
+        // Asking needs a person at a terminal; without one the session refuses to start.
+        if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            commands::pick::for_session(
+                &options.backend,
+                &mut config,
+                &mut std::io::stdin().lock(),
+                &mut std::io::stderr(),
+            );
+        }
         session_status(lode::tui::run(options, config))
     })
 }
@@ -180,7 +189,9 @@ fn run_agent(args: &lode::cli::RunArgs) -> u8 {
     use lode::exec::RunError;
     with_config(args.agent.cwd.as_deref(), |mut config| {
         args.agent.override_config(&mut config);
-        match lode::exec::run(&args.options(), &config) {
+        let options = args.options();
+        commands::pick::for_run(&options.backend, &mut config, &mut std::io::stderr());
+        match lode::exec::run(&options, &config) {
             Ok(ran) => match ran.outcome {
                 Outcome::Done => run_status::DONE,
                 Outcome::NotAchieved => run_status::NOT_ACHIEVED,

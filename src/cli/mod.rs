@@ -11,6 +11,9 @@ use crate::engine::FlashAttention;
 
 mod mcp;
 pub use mcp::{McpAction, McpArgs};
+mod models;
+
+pub use models::{ListArgs, ModelsArgs, ModelsCommand, ModelsCommandRef, PullArgs, UseArgs};
 
 /// lode — a coding agent that runs its model inside its own process.
 #[derive(Debug, Parser)]
@@ -161,8 +164,10 @@ lode synth --arch qwen2 --shape qwen2.5-0.5b --quant q4_k_m bench.gguf\n  \
 lode synth --arch qwen35 --weights perm --mtp t35.gguf"
     )]
     Synth(SynthArgs),
-    /// List GGUF models on disk: the model dir, Ollama, LM Studio and the Hugging Face cache.
-    #[command(after_long_help = "Example:\n  lode models --json")]
+    /// List GGUF models on disk (the model dir, Ollama, LM Studio, the Hugging Face cache),
+    /// pull one from the Hugging Face hub, or choose the one lode uses.
+    #[command(after_long_help = "Examples:\n  lode models --json\n  \
+lode models pull hf:Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF:Q4_K_M\n  lode models use qwen2.5-coder:7b")]
     Models(ModelsArgs),
     /// The MCP servers from `[mcp.servers.NAME]` and a trusted repository's `.mcp.json`.
     #[command(after_long_help = "Examples:\n  lode mcp list\n  lode mcp list --json")]
@@ -545,16 +550,6 @@ pub struct SynthArgs {
     pub json: bool,
     /// Output file.
     pub output: PathBuf,
-}
-
-#[derive(Debug, Args)]
-pub struct ModelsArgs {
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
-    /// Also scan this directory (repeatable).
-    #[arg(long, value_name = "DIR")]
-    pub dir: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

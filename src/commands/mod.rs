@@ -10,6 +10,8 @@ pub mod gen;
 pub mod hook;
 pub mod mcp;
 pub mod models;
+pub mod pick;
+pub mod pull;
 pub mod route;
 pub mod synth;
 pub mod trust;
@@ -49,6 +51,10 @@ pub enum CommandError {
     Hook(String),
     #[error("{0}")]
     Route(String),
+    #[error("{0}")]
+    Models(String),
+    #[error(transparent)]
+    Hub(#[from] crate::hub::HubError),
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
 }

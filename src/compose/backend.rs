@@ -57,13 +57,7 @@ pub fn open(
     config: &Config,
     progress: Option<ProgressFn>,
 ) -> Result<Arc<dyn ModelBackend>, OpenError> {
-    let remote_configured = flags.remote.is_some() || config.remote.base_url.is_some();
-    let choice = match &flags.backend {
-        Some(choice) => choice.clone(),
-        None if flags.remote.is_some() => BackendChoice::Openai,
-        None if !config.agent.backend_chosen && remote_configured => BackendChoice::Openai,
-        None => config.agent.backend.clone(),
-    };
+    let choice = resolved_choice(flags, config);
     if flags.offline {
         return match choice {
             BackendChoice::Openai if flags.backend.is_some() || flags.remote.is_some() => {
@@ -126,6 +120,39 @@ pub fn open(
             Ok(backend)
         }
     }
+}
+
+/// The backend [`open`] opens: the flag, else a remote when one is given, else the config's.
+fn resolved_choice(flags: &BackendFlags, config: &Config) -> BackendChoice {
+    let remote_configured = flags.remote.is_some() || config.remote.base_url.is_some();
+    match &flags.backend {
+        Some(choice) => choice.clone(),
+        None if flags.remote.is_some() => BackendChoice::Openai,
+        None if !config.agent.backend_chosen && remote_configured => BackendChoice::Openai,
+        None => config.agent.backend.clone(),
+    }
+}
+
+/// [`open`] would open the local engine and has no model file for it: the case where a
+/// front end may pick one of the models on this machine instead of failing.
+pub fn needs_local_model(flags: &BackendFlags, config: &Config) -> bool {
+    let local = match resolved_choice(flags, config) {
+        BackendChoice::Local => true,
+        // `--offline` opens the local model in the remote's place, unless the remote was
+        // named on the command line (an error `open` reports).
+        BackendChoice::Openai => flags.offline && flags.backend.is_none() && flags.remote.is_none(),
+        BackendChoice::Scripted(_) => false,
+    };
+    local && local_model_path(flags, config).is_none()
+}
+
+fn local_model_path(flags: &BackendFlags, config: &Config) -> Option<PathBuf> {
+    flags
+        .model
+        .clone()
+        .or_else(|| config.model.clone())
+        .map(PathBuf::from)
+        .or_else(|| config.models.large.clone())
 }
 
 fn open_scripted(path: &Path) -> Result<Arc<dyn ModelBackend>, OpenError> {
@@ -197,13 +224,7 @@ fn open_local(
     config: &Config,
     progress: Option<ProgressFn>,
 ) -> Result<Arc<dyn ModelBackend>, OpenError> {
-    let path = flags
-        .model
-        .clone()
-        .or_else(|| config.model.clone())
-        .map(PathBuf::from)
-        .or_else(|| config.models.large.clone())
-        .ok_or_else(|| {
+    let path = local_model_path(flags, config).ok_or_else(|| {
             OpenError::NoModel(
                 "no model available: pass --model PATH.gguf, set LODE_MODEL, or set [models.large] path in config (`lode models` lists GGUF files on this machine)".to_string(),
             )

@@ -5,9 +5,13 @@
 //! llama.cpp load). [`ScanRoots::discover`] finds where the stores live, [`scan`] walks them
 //! (`stores.rs`), reads each header (`entry.rs`) and folds duplicates, [`render_table`] prints.
 //! A missing store is skipped; an unreadable file is listed with its reason, never a crash.
+//! [`rank`] orders what was found for the case where no model is configured (`choose.rs`),
+//! using the memory this machine has available (`memory.rs`).
 
+mod choose;
 mod discover;
 mod entry;
+mod memory;
 mod render;
 mod stores;
 #[cfg(test)]
@@ -16,8 +20,10 @@ mod walk;
 
 use std::collections::HashSet;
 
+pub use choose::{choose, rank, Choice, MIN_CONTEXT};
 pub use discover::{ScanRoots, StoreEnv};
 pub use entry::{ModelEntry, Source};
+pub use memory::Memory;
 pub use render::{render_empty, render_table};
 
 /// Every model under `roots`, sorted by source then name. A file reachable twice (an HF

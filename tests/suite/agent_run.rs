@@ -198,7 +198,14 @@ fn json_output_is_one_event_per_line_ending_with_finished() {
 #[test]
 fn no_model_available_exits_3_and_usage_errors_exit_2() {
     let home = tempfile::tempdir().unwrap();
-    let (code, _, stderr) = output(lode(home.path()).args(["run", "do something"]));
+    // Nothing to pick either: no model dir, and none of this machine's stores.
+    let (code, _, stderr) = output(
+        lode(home.path())
+            .env("HOME", home.path())
+            .env("OLLAMA_MODELS", home.path().join("none"))
+            .env("HF_HUB_CACHE", home.path().join("none"))
+            .args(["run", "do something"]),
+    );
     assert_eq!(code, 3, "{stderr}");
     assert!(stderr.contains("--model"), "{stderr}");
     let (code, _, stderr) =

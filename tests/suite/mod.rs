@@ -16,6 +16,8 @@ pub mod fallback;
 pub mod flash_auto;
 pub mod hooks;
 pub mod mcp;
+pub mod models_choose;
+pub mod models_pull;
 pub mod mtp;
 pub mod ngram;
 pub mod openai;
