@@ -16,7 +16,7 @@ pub mod engine;
 pub mod exec;
 pub mod files;
 pub mod gguf;
-pub mod hub;
+pub mod hf_hub;
 pub mod review;
 pub mod router;
 pub mod sessions;

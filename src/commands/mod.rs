@@ -54,7 +54,7 @@ pub enum CommandError {
     #[error("{0}")]
     Models(String),
     #[error(transparent)]
-    Hub(#[from] crate::hub::HubError),
+    Hub(#[from] crate::hf_hub::HubError),
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
 }

@@ -1,13 +1,13 @@
 //! `lode models pull SPEC`: a GGUF from the Hugging Face hub into the model dir, with a
 //! progress bar on a terminal. The hub protocol, resuming and verifying live in
-//! [`crate::hub`]; this is the front end that reads `HF_ENDPOINT`/`HF_TOKEN` and reports.
+//! [`crate::hf_hub`]; this is the front end that reads `HF_ENDPOINT`/`HF_TOKEN` and reports.
 
 use std::io::{IsTerminal, Write};
 
 use crate::cli::PullArgs;
 use crate::commands::CommandError;
 use crate::config::Config;
-use crate::hub::{self, Downloaded, Hub, Progress, Spec};
+use crate::hf_hub::{self, Downloaded, Hub, Progress, Spec};
 
 /// Runs `lode models pull`.
 pub fn run(args: &PullArgs, config: &Config, out: &mut dyn Write) -> Result<(), CommandError> {
@@ -18,7 +18,7 @@ pub fn run(args: &PullArgs, config: &Config, out: &mut dyn Write) -> Result<(), 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let pulled = runtime.block_on(hub::pull(
+    let pulled = runtime.block_on(hf_hub::pull(
         &hub,
         &spec,
         &args.revision,

@@ -81,7 +81,7 @@ fn only_the_mcp_client_talks_mcp() {
 /// lower layers only; the front ends (the last layer) may also use each other.
 const LAYERS: &[&[&str]] = &[
     &["stats", "cancel", "files", "gguf", "config_edit"],
-    &["engine", "discovery", "hub"],
+    &["engine", "discovery", "hf_hub"],
     &["tools"],
     &["backend"],
     &["router"],
