@@ -47,14 +47,48 @@ pub fn offered_tools(
         .collect()
 }
 
-/// The system message: base prompt, project instructions, test command, repo map.
+/// The user's own instructions for every repository (`<config dir>/AGENTS.md`), read by the
+/// front end: this layer does not know where configuration lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserInstructions {
+    /// The file, as the system message names it.
+    pub path: String,
+    pub body: String,
+}
+
+impl UserInstructions {
+    /// `body` as read from `path`, cut like a project's instructions when too long; `None`
+    /// when there is nothing in it.
+    pub fn new(path: String, body: &str) -> Option<Self> {
+        if body.trim().is_empty() {
+            return None;
+        }
+        let body = if body.len() > MAX_INSTRUCTIONS {
+            crate::tools::cap_output(body, MAX_INSTRUCTIONS)
+        } else {
+            body.to_string()
+        };
+        Some(Self { path, body })
+    }
+}
+
+/// The system message: base prompt, the user's instructions, project instructions, test
+/// command, repo map. The user's come first so the repository's, more specific, read last.
 pub fn system_message(
     workspace: &Workspace,
     cwd: &Path,
+    user: Option<&UserInstructions>,
     test_command: Option<&str>,
     context_length: Option<u32>,
 ) -> String {
     let mut text = SYSTEM_PROMPT.trim_end().to_string();
+    if let Some(user) = user {
+        text.push_str(&format!(
+            "\n\n# User instructions ({})\n\n{}",
+            user.path,
+            user.body.trim_end()
+        ));
+    }
     for (path, body) in project_instructions(workspace, cwd) {
         text.push_str(&format!(
             "\n\n# Project instructions ({path})\n\n{}",

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::SpecChoice;
+
+pub mod sessions;
 use crate::engine::synth::{Arch, Quant, Shape, Weights};
 use crate::engine::FlashAttention;
 
@@ -133,6 +135,8 @@ changed version as FILE.lode-backup. Nothing is written through a symlink. Direc
 created are removed when empty.\n\nExamples:\n  lode undo\n  lode undo --force --cwd ~/src/app"
     )]
     Undo(UndoArgs),
+    /// List or export this repository's saved sessions (the session's and `lode run`'s).
+    Sessions(sessions::SessionsArgs),
     /// Trust this repository: let its `.lode/config.toml` choose models, servers, the test
     /// command and the sandbox (until then only performance settings apply).
     #[command(

@@ -10,6 +10,7 @@ pub mod gen;
 pub mod hook;
 pub mod models;
 pub mod route;
+pub mod sessions;
 pub mod synth;
 pub mod trust;
 pub mod undo;
@@ -48,6 +49,8 @@ pub enum CommandError {
     Hook(String),
     #[error("{0}")]
     Route(String),
+    #[error("{0}")]
+    Sessions(String),
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
 }

@@ -15,6 +15,7 @@ use crate::agent::{host, AgentEvent, Op, PermissionMode};
 use crate::backend::ModelBackend;
 use crate::compose::agent::{coding_agent, CodingSetup};
 use crate::compose::backend::{open, BackendFlags};
+use crate::compose::commands::{CustomCommands, Sources};
 use crate::compose::routing::open_routing;
 use crate::config::{BackendChoice, Config};
 use crate::engine::options::ProgressFn;
@@ -25,7 +26,7 @@ use crate::tui::app::{App, Effect, Phase};
 use crate::tui::files;
 use crate::tui::frame::FrameScheduler;
 use crate::tui::history::History;
-use crate::tui::slash::Slash;
+use crate::tui::slash::{self, Slash};
 use crate::tui::transcript::NoticeKind;
 
 /// How often the activity line animates while a task runs.
@@ -106,6 +107,14 @@ impl Controller {
         );
         if let Some(text) = &options.prefill {
             app.input.set_text(text);
+        }
+        app.custom = CustomCommands::load(&Sources {
+            repo_root: workspace.root(),
+            config_dir: &config.dirs.config,
+            reserved: slash::RESERVED,
+        });
+        for skipped in &app.custom.skipped {
+            let _ = ui.send(UiMsg::Notice(format!("custom command skipped: {skipped}")));
         }
         let mut controller = Self {
             app,
@@ -365,7 +374,9 @@ impl Controller {
             config: &self.config,
             backend: &self.options.backend,
             root: self.workspace.root(),
+            cwd: &self.options.cwd,
             store: &self.store,
+            session: self.writer.as_ref().map(|w| w.id()),
         };
         match actions::run(scope, command) {
             Request::Nothing => {}

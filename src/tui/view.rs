@@ -378,7 +378,7 @@ fn popup(app: &App, width: usize) -> Vec<Line<'static>> {
     match popup {
         Popup::Commands { items, selected } => window(*selected, items.len())
             .map(|i| {
-                let (name, about) = items[i];
+                let (name, about) = &items[i];
                 row(
                     i == *selected,
                     vec![
