@@ -6,7 +6,8 @@ use crate::config::{BackendChoice, Config};
 use crate::discovery::{self, ScanRoots};
 use crate::sessions::export::{self, Existing};
 use crate::sessions::SessionStore;
-use crate::tui::app::{App, Phase};
+use crate::tui::app::{App, PendingApproval, Phase};
+use crate::tui::init;
 use crate::tui::slash::{Slash, COMMANDS};
 use crate::tui::status::{percent, rate};
 use crate::tui::transcript::{Entry, NoticeKind};
@@ -35,6 +36,8 @@ pub enum Request {
     Resume(String),
     /// Open another model in the background.
     LoadBackend(BackendFlags),
+    /// `/init`'s draft, shown for approval; kept until the user answers.
+    Propose(init::Proposal),
     Quit,
 }
 
@@ -86,12 +89,54 @@ pub fn run(scope: Scope<'_>, command: Slash) -> Request {
             ),
             Err(e) => app.set_banner(NoticeKind::Error, e),
         },
+        Slash::Init => return propose_init(app, scope.config, scope.root),
         Slash::Export(path) => export(app, scope.store, scope.cwd, scope.session, path.as_deref()),
         // The app sends a custom command's prompt as a message; it never comes here.
         Slash::Custom { .. } => {}
         Slash::Quit => return Request::Quit,
     }
     Request::Nothing
+}
+
+/// `/init`: the draft as a diff against the AGENTS.md there is, in the approval prompt.
+fn propose_init(app: &mut App, config: &Config, root: &Path) -> Request {
+    let path = root.join(init::FILE);
+    let before = match init::read_existing(&path) {
+        Ok(before) => before,
+        Err(e) => {
+            app.set_banner(NoticeKind::Error, e);
+            return Request::Nothing;
+        }
+    };
+    let test_command = config
+        .agent
+        .test_command
+        .clone()
+        .or_else(|| crate::tools::test::detect_test_command(root).map(str::to_string));
+    let draft = init::draft(root, test_command.as_deref());
+    if before.as_deref() == Some(draft.as_str()) {
+        app.set_banner(NoticeKind::Info, "AGENTS.md already holds what /init would draft");
+        return Request::Nothing;
+    }
+    app.approval = Some(PendingApproval {
+        id: init::APPROVAL_ID.to_string(),
+        tool: "write_file".to_string(),
+        permission: crate::tools::Permission::Write,
+        summary: format!("write {}", init::FILE),
+        diff: Some(crate::tools::write::unified_diff(
+            init::FILE,
+            before.as_deref(),
+            &draft,
+        )),
+        command: None,
+        cwd: None,
+        scroll: 0,
+    });
+    Request::Propose(init::Proposal {
+        path,
+        before,
+        draft,
+    })
 }
 
 /// `/export [PATH]`: the session as Markdown (or JSON for `.json`), never over a file.

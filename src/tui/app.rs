@@ -105,6 +105,8 @@ pub enum Effect {
     Slash(Slash),
     /// Restore the saved session with this id.
     Resume(String),
+    /// Ctrl+G: edit the prompt's text in the user's editor.
+    Edit(String),
     Quit,
 }
 
@@ -290,6 +292,10 @@ impl App {
                 }
                 self.banner = None;
                 return Vec::new();
+            }
+            KeyCode::Char('g') if ctrl => {
+                self.popup = None;
+                return vec![Effect::Edit(self.input.text())];
             }
             KeyCode::Char('o') if ctrl => {
                 let expand = !self.transcript.expand_tools();
@@ -584,5 +590,6 @@ fn needs_idle(command: &Slash) -> bool {
             | Slash::Compact
             | Slash::Resume(_)
             | Slash::Model(Some(_))
+            | Slash::Init
     )
 }

@@ -22,6 +22,8 @@ pub enum Slash {
     /// `/export` writes the session as Markdown; `/export PATH` chooses where (`.json`: the
     /// records as saved).
     Export(Option<String>),
+    /// `/init` drafts an AGENTS.md for the repository and proposes it as a diff.
+    Init,
     Quit,
     /// A custom command with everything typed after its name.
     Custom { name: String, args: String },
@@ -30,7 +32,7 @@ pub enum Slash {
 /// Every built-in name and alias; a custom command may not take one.
 pub const RESERVED: &[&str] = &[
     "help", "?", "model", "models", "route", "undo", "diff", "clear", "new", "compact", "resume",
-    "stats", "trust", "export", "quit", "exit", "q",
+    "stats", "trust", "export", "init", "quit", "exit", "q",
 ];
 
 /// Every command with its one-line description, in the order `/help` and the completion
@@ -62,6 +64,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "export",
         "save this session as Markdown; /export FILE.json saves its records",
     ),
+    (
+        "init",
+        "draft an AGENTS.md for this repository, shown as a diff to approve",
+    ),
     ("quit", "leave lode (also Ctrl-C twice)"),
 ];
 
@@ -91,6 +97,7 @@ pub fn parse(input: &str, custom: &CustomCommands) -> Option<Result<Slash, Strin
         "stats" => Slash::Stats,
         "trust" => Slash::Trust,
         "export" => Slash::Export(arg),
+        "init" => Slash::Init,
         "quit" | "exit" | "q" => Slash::Quit,
         _ if custom.find(name).is_some() => Slash::Custom {
             name: name.to_string(),
