@@ -206,14 +206,23 @@ mod tests {
         std::fs::write(dir.path().join("crates/a/lib.rs"), "pub fn f() {}\n").unwrap();
         let ws = Workspace::new(dir.path()).unwrap();
         let cwd = dir.path().join("crates/a");
-        let first = system_message(&ws, &cwd, Some("cargo test"), Some(32_768));
-        let second = system_message(&ws, &cwd, Some("cargo test"), Some(32_768));
+        let user = UserInstructions::new("/home/me/.config/lode/AGENTS.md".into(), "my rules");
+        let first = system_message(&ws, &cwd, user.as_ref(), Some("cargo test"), Some(32_768));
+        let second = system_message(&ws, &cwd, user.as_ref(), Some("cargo test"), Some(32_768));
         assert_eq!(first, second);
+        let user_at = first
+            .find("# User instructions (/home/me/.config/lode/AGENTS.md)\n\nmy rules")
+            .unwrap();
         let root_at = first.find("root rules").unwrap();
         let crate_at = first.find("crate rules").unwrap();
-        assert!(root_at < crate_at);
+        assert!(user_at < root_at && root_at < crate_at);
         assert!(first.contains("(crates/a/CLAUDE.md)"));
         assert!(first.contains("`cargo test`"));
+    }
+
+    #[test]
+    fn empty_user_instructions_add_nothing() {
+        assert_eq!(UserInstructions::new("x".into(), " \n"), None);
     }
 
     #[test]
