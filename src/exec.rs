@@ -81,7 +81,8 @@ pub fn run(options: &RunOptions, config: &Config) -> Result<Ran, RunError> {
     if let Some(notice) = config.untrusted_notice() {
         eprintln!("lode: {notice}");
     }
-    let task = custom::expand_task(read_task(options)?, &root, &config.dirs.config).map_err(usage)?;
+    let task =
+        custom::expand_task(read_task(options)?, &root, &config.dirs.config).map_err(usage)?;
     let _one_run = crate::tools::run_lock::RunLock::acquire(
         &config.dirs.data,
         &root,

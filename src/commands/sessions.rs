@@ -24,7 +24,13 @@ pub fn run(args: &SessionsArgs, config: &Config, out: &mut dyn Write) -> Result<
             }
             let now = unix_now();
             for s in sessions {
-                writeln!(out, "{}  {:>8}  {}", s.id, age(now, s.modified_unix), s.title)?;
+                writeln!(
+                    out,
+                    "{}  {:>8}  {}",
+                    s.id,
+                    age(now, s.modified_unix),
+                    s.title
+                )?;
             }
         }
         SessionsCommand::Export(export_args) => {

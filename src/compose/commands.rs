@@ -273,7 +273,9 @@ fn read_command(path: &Path, origin: Origin) -> Result<String, String> {
     if origin == Origin::Project
         && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
     {
-        return Err(format!("{shown}: a link; command files must be plain files"));
+        return Err(format!(
+            "{shown}: a link; command files must be plain files"
+        ));
     }
     String::from_utf8(bytes).map_err(|_| format!("{shown}: not UTF-8 text"))
 }
@@ -303,7 +305,11 @@ fn front_matter(text: &str) -> (FrontMatter, &str) {
             return (front, &rest[offset..]);
         }
         if let Some((key, value)) = line.split_once(':') {
-            let value = value.trim().trim_matches('"').trim_matches('\'').to_string();
+            let value = value
+                .trim()
+                .trim_matches('"')
+                .trim_matches('\'')
+                .to_string();
             if value.is_empty() {
                 continue;
             }
@@ -368,7 +374,10 @@ mod tests {
             &repo.path().join(".lode/commands/frontend/lint.md"),
             "\n# Lint the frontend\n\nRun the linter.\n",
         );
-        write(&config.path().join("commands/review.md"), "Review $ARGUMENTS");
+        write(
+            &config.path().join("commands/review.md"),
+            "Review $ARGUMENTS",
+        );
         write(&config.path().join("commands/notes.txt"), "not a command");
         let found = load(repo.path(), config.path());
         let summary: Vec<(&str, &str, Option<&str>, Origin)> = found
@@ -386,21 +395,35 @@ mod tests {
         assert_eq!(
             summary,
             vec![
-                ("fix-issue", "Fix an issue", Some("<number>"), Origin::Project),
+                (
+                    "fix-issue",
+                    "Fix an issue",
+                    Some("<number>"),
+                    Origin::Project
+                ),
                 ("frontend:lint", "Lint the frontend", None, Origin::Project),
                 ("review", "Review $ARGUMENTS", None, Origin::User),
             ]
         );
         assert_eq!(found.find("fix-issue").unwrap().body, "Fix issue $1.\n");
-        assert_eq!(found.find("fix-issue").unwrap().about(), "Fix an issue (project)");
+        assert_eq!(
+            found.find("fix-issue").unwrap().about(),
+            "Fix an issue (project)"
+        );
         assert_eq!(found.skipped, Vec::<String>::new());
     }
 
     #[test]
     fn built_in_names_are_never_replaced_and_the_users_command_wins() {
         let (repo, config) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        write(&repo.path().join(".lode/commands/undo.md"), "delete everything");
-        write(&repo.path().join(".lode/commands/review.md"), "repo's review");
+        write(
+            &repo.path().join(".lode/commands/undo.md"),
+            "delete everything",
+        );
+        write(
+            &repo.path().join(".lode/commands/review.md"),
+            "repo's review",
+        );
         write(&config.path().join("commands/review.md"), "my review");
         let found = load(repo.path(), config.path());
         assert_eq!(found.commands.len(), 1);
@@ -408,7 +431,10 @@ mod tests {
         assert_eq!(found.find("undo"), None);
         assert_eq!(found.skipped.len(), 2, "{:?}", found.skipped);
         assert!(
-            found.skipped.iter().any(|s| s.contains("`/undo` is a built-in")),
+            found
+                .skipped
+                .iter()
+                .any(|s| s.contains("`/undo` is a built-in")),
             "{:?}",
             found.skipped
         );
@@ -440,7 +466,10 @@ mod tests {
         let (repo, config) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let dir = repo.path().join(".lode/commands");
         write(&dir.join("has space.md"), "x");
-        write(&dir.join("big.md"), &"x".repeat(MAX_COMMAND_BYTES as usize + 1));
+        write(
+            &dir.join("big.md"),
+            &"x".repeat(MAX_COMMAND_BYTES as usize + 1),
+        );
         std::fs::write(dir.join("binary.md"), [0xff, 0xfe, 0x00]).unwrap();
         write(&dir.join("a/b/c/deep.md"), "x");
         write(&dir.join("ok.md"), "fine");

@@ -67,9 +67,15 @@ mod tests {
         std::fs::write(dir.join("fix-issue.md"), "Fix issue #$1.").unwrap();
         let expand = |task: &str| expand_task(task.to_string(), repo.path(), config.path());
         assert_eq!(expand("/fix-issue 42").unwrap(), "Fix issue #42.");
-        assert_eq!(expand("/etc/hosts is wrong").unwrap(), "/etc/hosts is wrong");
+        assert_eq!(
+            expand("/etc/hosts is wrong").unwrap(),
+            "/etc/hosts is wrong"
+        );
         let unknown = expand("/fix 42").unwrap_err();
-        assert_eq!(unknown, "unknown command `/fix`; custom commands: /fix-issue");
+        assert_eq!(
+            unknown,
+            "unknown command `/fix`; custom commands: /fix-issue"
+        );
         assert!(expand("/undo").unwrap_err().contains("session command"));
     }
 }

@@ -128,7 +128,10 @@ fn event_markdown(out: &mut String, event: &AgentEvent) {
             out.push_str(&format!("\n{label}:\n\n{}", fenced("text", &output)));
         }
         AgentEvent::DiffProposed { path, diff, .. } => {
-            out.push_str(&format!("\nChange to `{path}`:\n\n{}", fenced("diff", diff)));
+            out.push_str(&format!(
+                "\nChange to `{path}`:\n\n{}",
+                fenced("diff", diff)
+            ));
         }
         AgentEvent::TestResult {
             command,

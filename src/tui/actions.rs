@@ -115,7 +115,10 @@ fn propose_init(app: &mut App, config: &Config, root: &Path) -> Request {
         .or_else(|| crate::tools::test::detect_test_command(root).map(str::to_string));
     let draft = init::draft(root, test_command.as_deref());
     if before.as_deref() == Some(draft.as_str()) {
-        app.set_banner(NoticeKind::Info, "AGENTS.md already holds what /init would draft");
+        app.set_banner(
+            NoticeKind::Info,
+            "AGENTS.md already holds what /init would draft",
+        );
         return Request::Nothing;
     }
     app.approval = Some(PendingApproval {
@@ -148,7 +151,10 @@ fn export(
     path: Option<&str>,
 ) {
     let Some(id) = session else {
-        app.set_banner(NoticeKind::Info, "nothing to export yet: send a message first");
+        app.set_banner(
+            NoticeKind::Info,
+            "nothing to export yet: send a message first",
+        );
         return;
     };
     let target = match path {
@@ -156,13 +162,10 @@ fn export(
         None => cwd.join(format!("lode-session-{id}.md")),
     };
     let format = export::Format::for_path(&target);
-    let result = store
-        .load(id)
-        .map_err(|e| e.to_string())
-        .and_then(|saved| {
-            export::write(&target, &export::render(&saved, format), Existing::Keep)
-                .map_err(|e| e.to_string())
-        });
+    let result = store.load(id).map_err(|e| e.to_string()).and_then(|saved| {
+        export::write(&target, &export::render(&saved, format), Existing::Keep)
+            .map_err(|e| e.to_string())
+    });
     match result {
         Ok(()) => info(
             app,
@@ -247,14 +250,20 @@ fn help(app: &App) -> String {
         text.push_str(&format!("- `/{name}` — {about}\n"));
     }
     if !app.custom.commands.is_empty() {
-        text.push_str("\n**Custom commands** (prompt files; `(project)` ones come from the repository)\n\n");
+        text.push_str(
+            "\n**Custom commands** (prompt files; `(project)` ones come from the repository)\n\n",
+        );
         for command in &app.custom.commands {
             let hint = command
                 .argument_hint
                 .as_ref()
                 .map(|h| format!(" {h}"))
                 .unwrap_or_default();
-            text.push_str(&format!("- `/{}{hint}` — {}\n", command.name, command.about()));
+            text.push_str(&format!(
+                "- `/{}{hint}` — {}\n",
+                command.name,
+                command.about()
+            ));
         }
     }
     text.push_str(

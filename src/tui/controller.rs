@@ -317,9 +317,8 @@ impl Controller {
                 .set_banner(NoticeKind::Error, "no editor can run in this session");
             return;
         };
-        let threaded = tokio::runtime::Handle::try_current().is_ok_and(|h| {
-            h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
-        });
+        let threaded = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
         // Blocking here would stall whatever else this worker runs; hand that over first.
         let result = if threaded {
             tokio::task::block_in_place(|| editor(text))

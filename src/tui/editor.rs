@@ -58,10 +58,8 @@ impl TempMessage {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
-        let path = std::env::temp_dir().join(format!(
-            "lode-message-{}-{nanos}.md",
-            std::process::id()
-        ));
+        let path =
+            std::env::temp_dir().join(format!("lode-message-{}-{nanos}.md", std::process::id()));
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -120,15 +118,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let editor = script(dir.path(), r#"echo changed > "$1"; exit 3"#);
         let failed = edit(&editor, "keep").unwrap_err();
-        assert!(failed.contains("failed") && !failed.contains('\n'), "{failed}");
+        assert!(
+            failed.contains("failed") && !failed.contains('\n'),
+            "{failed}"
+        );
         let missing = edit("/no/such/editor", "keep").unwrap_err();
         assert!(missing.contains("cannot start"), "{missing}");
     }
 
     #[test]
     fn visual_comes_before_editor_then_vi() {
-        assert_eq!(editor_command(Some("code -w".into()), Some("nano".into())), "code -w");
-        assert_eq!(editor_command(Some(" ".into()), Some("nano".into())), "nano");
+        assert_eq!(
+            editor_command(Some("code -w".into()), Some("nano".into())),
+            "code -w"
+        );
+        assert_eq!(
+            editor_command(Some(" ".into()), Some("nano".into())),
+            "nano"
+        );
         assert_eq!(editor_command(None, None), "vi");
     }
 }

@@ -93,19 +93,52 @@ const BUILD_FILES: &[&str] = &[
 
 /// Formatter and style settings, with what they mean for a change.
 const CONVENTIONS: &[(&str, &str)] = &[
-    ("rustfmt.toml", "Rust is formatted with rustfmt (`cargo fmt`) using `rustfmt.toml`."),
-    (".rustfmt.toml", "Rust is formatted with rustfmt (`cargo fmt`) using `.rustfmt.toml`."),
-    ("clippy.toml", "Clippy lints are configured in `clippy.toml`; keep `cargo clippy` clean."),
-    (".editorconfig", "Indentation and line endings follow `.editorconfig`."),
-    (".prettierrc", "JavaScript/TypeScript is formatted with Prettier (`.prettierrc`)."),
-    (".prettierrc.json", "JavaScript/TypeScript is formatted with Prettier (`.prettierrc.json`)."),
+    (
+        "rustfmt.toml",
+        "Rust is formatted with rustfmt (`cargo fmt`) using `rustfmt.toml`.",
+    ),
+    (
+        ".rustfmt.toml",
+        "Rust is formatted with rustfmt (`cargo fmt`) using `.rustfmt.toml`.",
+    ),
+    (
+        "clippy.toml",
+        "Clippy lints are configured in `clippy.toml`; keep `cargo clippy` clean.",
+    ),
+    (
+        ".editorconfig",
+        "Indentation and line endings follow `.editorconfig`.",
+    ),
+    (
+        ".prettierrc",
+        "JavaScript/TypeScript is formatted with Prettier (`.prettierrc`).",
+    ),
+    (
+        ".prettierrc.json",
+        "JavaScript/TypeScript is formatted with Prettier (`.prettierrc.json`).",
+    ),
     (".eslintrc.json", "ESLint rules are in `.eslintrc.json`."),
-    ("eslint.config.js", "ESLint rules are in `eslint.config.js`."),
+    (
+        "eslint.config.js",
+        "ESLint rules are in `eslint.config.js`.",
+    ),
     (".flake8", "Python is linted with flake8 (`.flake8`)."),
-    ("ruff.toml", "Python is linted and formatted with Ruff (`ruff.toml`)."),
-    (".golangci.yml", "Go is linted with golangci-lint (`.golangci.yml`)."),
-    (".pre-commit-config.yaml", "pre-commit hooks run on each commit (`.pre-commit-config.yaml`)."),
-    ("CONTRIBUTING.md", "Read `CONTRIBUTING.md` for the contribution rules."),
+    (
+        "ruff.toml",
+        "Python is linted and formatted with Ruff (`ruff.toml`).",
+    ),
+    (
+        ".golangci.yml",
+        "Go is linted with golangci-lint (`.golangci.yml`).",
+    ),
+    (
+        ".pre-commit-config.yaml",
+        "pre-commit hooks run on each commit (`.pre-commit-config.yaml`).",
+    ),
+    (
+        "CONTRIBUTING.md",
+        "Read `CONTRIBUTING.md` for the contribution rules.",
+    ),
 ];
 
 /// The draft for the repository at `root`; `test_command` is the one the agent would run.
@@ -139,7 +172,11 @@ pub fn draft(root: &Path, test_command: Option<&str>) -> String {
         out.push_str(&format!("- `{dir}/` — {files} {noun}\n"));
     }
     if !top_files.is_empty() {
-        let shown: Vec<String> = top_files.iter().take(12).map(|f| format!("`{f}`")).collect();
+        let shown: Vec<String> = top_files
+            .iter()
+            .take(12)
+            .map(|f| format!("`{f}`"))
+            .collect();
         let more = top_files.len().saturating_sub(12);
         out.push_str(&format!("- top level: {}", shown.join(", ")));
         if more > 0 {
@@ -188,7 +225,9 @@ pub fn draft(root: &Path, test_command: Option<&str>) -> String {
         .collect();
     out.push_str("\n## Conventions\n\n");
     if conventions.is_empty() {
-        out.push_str("- No formatter or style settings were found: describe the house style here.\n");
+        out.push_str(
+            "- No formatter or style settings were found: describe the house style here.\n",
+        );
     }
     for rule in conventions {
         out.push_str(&format!("- {rule}\n"));

@@ -100,10 +100,8 @@ fn editor_in(
     Box::new(move |text: &str| {
         reader.pause();
         terminal::suspend();
-        let command = editor::editor_command(
-            std::env::var("VISUAL").ok(),
-            std::env::var("EDITOR").ok(),
-        );
+        let command =
+            editor::editor_command(std::env::var("VISUAL").ok(), std::env::var("EDITOR").ok());
         let edited = editor::edit(&command, text);
         let back = terminal::resume();
         if let Ok(mut terminal) = terminal.lock() {

@@ -26,7 +26,10 @@ pub enum Slash {
     Init,
     Quit,
     /// A custom command with everything typed after its name.
-    Custom { name: String, args: String },
+    Custom {
+        name: String,
+        args: String,
+    },
 }
 
 /// Every built-in name and alias; a custom command may not take one.
@@ -192,7 +195,10 @@ mod tests {
         let custom = matching("f", &one_custom());
         assert_eq!(
             custom,
-            vec![("fix-issue".to_string(), "Fix an issue (project)".to_string())]
+            vec![(
+                "fix-issue".to_string(),
+                "Fix an issue (project)".to_string()
+            )]
         );
     }
 

@@ -123,7 +123,10 @@ fn export_never_replaces_a_file_without_force() {
     };
     let (code, _, stderr) = export(false);
     assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains("exists; choose another file, or pass --force"), "{stderr}");
+    assert!(
+        stderr.contains("exists; choose another file, or pass --force"),
+        "{stderr}"
+    );
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "mine");
 
     let (code, _, stderr) = export(true);
@@ -132,9 +135,19 @@ fn export_never_replaces_a_file_without_force() {
         serde_json::from_str(&std::fs::read_to_string(&target).unwrap()).unwrap();
     assert_eq!(records[0]["kind"], "header");
     assert_eq!(records[0]["id"], id.as_str());
-    assert_eq!(records[1], serde_json::json!({"kind": "user", "text": "say hello"}));
+    assert_eq!(
+        records[1],
+        serde_json::json!({"kind": "user", "text": "say hello"})
+    );
 
-    let (code, listed, _) = output(lode(home.path()).args(["sessions", "list", "--cwd"]).arg(&repo));
+    let (code, listed, _) = output(
+        lode(home.path())
+            .args(["sessions", "list", "--cwd"])
+            .arg(&repo),
+    );
     assert_eq!(code, 0);
-    assert!(listed.starts_with(&id) && listed.contains("say hello"), "{listed}");
+    assert!(
+        listed.starts_with(&id) && listed.contains("say hello"),
+        "{listed}"
+    );
 }

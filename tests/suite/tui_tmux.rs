@@ -318,7 +318,10 @@ fn a_custom_command_written_in_the_editor_runs_and_init_drafts_agents_md() {
     tmux.keys(&["Enter"]);
     let screen = tmux.wait_for("Apply this edit to AGENTS.md?", wait);
     assert!(screen.contains("+# AGENTS.md"), "{screen}");
-    assert!(!repo.join("AGENTS.md").exists(), "nothing before the answer");
+    assert!(
+        !repo.join("AGENTS.md").exists(),
+        "nothing before the answer"
+    );
     tmux.keys(&["y"]);
     tmux.wait_for("sessions started from now on read it", wait);
     let written = std::fs::read_to_string(repo.join("AGENTS.md")).unwrap();

@@ -106,13 +106,19 @@ mod tests {
 
     #[test]
     fn a_prompt_without_placeholders_keeps_the_arguments() {
-        assert_eq!(expand("Review.\n", "focus on errors").unwrap(), "Review.\n\nfocus on errors");
+        assert_eq!(
+            expand("Review.\n", "focus on errors").unwrap(),
+            "Review.\n\nfocus on errors"
+        );
         assert_eq!(expand("Review.\n", "").unwrap(), "Review.\n");
     }
 
     #[test]
     fn dollars_that_are_not_placeholders_stay() {
-        assert_eq!(expand("cost $5 vs $x $0 $", "").unwrap(), "cost  vs $x $0 $");
+        assert_eq!(
+            expand("cost $5 vs $x $0 $", "").unwrap(),
+            "cost  vs $x $0 $"
+        );
     }
 
     #[test]
