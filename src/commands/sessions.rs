@@ -11,9 +11,15 @@ use crate::sessions::{age, unix_now, SessionStore};
 
 /// Runs `lode sessions …`.
 pub fn run(args: &SessionsArgs, config: &Config, out: &mut dyn Write) -> Result<(), CommandError> {
-    let cwd_of = |dir: &Option<std::path::PathBuf>| match dir {
-        Some(dir) => Ok(dir.clone()),
-        None => std::env::current_dir(),
+    // Sessions are filed under the absolute root, as the session and `lode run` see it.
+    let cwd_of = |dir: &Option<std::path::PathBuf>| {
+        let dir = match dir {
+            Some(dir) => std::fs::canonicalize(dir)
+                .map_err(|e| format!("cannot use --cwd {}: {e}", dir.display())),
+            None => std::env::current_dir()
+                .map_err(|e| format!("cannot read the current directory: {e}")),
+        };
+        dir.map_err(CommandError::Sessions)
     };
     match &args.command {
         SessionsCommand::List(list) => {

@@ -99,9 +99,9 @@ fn markdown(session: &SavedSession) -> String {
                 created_unix,
                 ..
             } => out.push_str(&format!(
-                "\nWorkspace `{}`, started {} (Unix time).\n",
+                "\nWorkspace `{}`, started {}.\n",
                 workspace.display(),
-                created_unix
+                utc(*created_unix)
             )),
             Record::User { text } => {
                 out.push_str(&format!("\n## You\n\n{}\n", text.trim_end()));
@@ -150,6 +150,22 @@ fn event_markdown(out: &mut String, event: &AgentEvent) {
         AgentEvent::Error { message } => out.push_str(&format!("\n**Error:** {message}\n")),
         _ => {}
     }
+}
+
+/// `2026-12-03 15:38 UTC` for a Unix time (Howard Hinnant's days-to-civil algorithm).
+fn utc(unix: u64) -> String {
+    let days = (unix / 86_400) as i64;
+    let (hour, minute) = ((unix % 86_400) / 3600, (unix % 3600) / 60);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02} UTC")
 }
 
 /// `text` in a fence longer than any run of backticks inside it, so it cannot close early.
@@ -229,7 +245,7 @@ mod tests {
         assert_eq!(
             render(&session(), Format::Markdown),
             "# lode session s1\n\
-             \nWorkspace `/repo`, started 7 (Unix time).\n\
+             \nWorkspace `/repo`, started 1970-01-01 00:00 UTC.\n\
              \n## You\n\nfix it\n\
              \n### Tool `read_file`\n\n```json\n{\n  \"path\": \"a.rs\"\n}\n```\n\
              \nOutput:\n\n````text\nhas ``` inside\n````\n\
@@ -258,5 +274,11 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
         assert_eq!(Format::for_path(Path::new("x.JSON")), Format::Json);
         assert_eq!(Format::for_path(Path::new("x.txt")), Format::Markdown);
+    }
+
+    #[test]
+    fn dates_are_utc() {
+        assert_eq!(utc(1_796_312_290), "2026-12-03 15:38 UTC");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00 UTC");
     }
 }
