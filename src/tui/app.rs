@@ -459,7 +459,7 @@ impl App {
                 let (name, _) = items.get(selected)?;
                 let takes_argument = match self.custom.find(name) {
                     Some(custom) => custom.argument_hint.is_some() || custom.body.contains('$'),
-                    None => matches!(name.as_str(), "model" | "resume" | "export"),
+                    None => matches!(name.as_str(), "model" | "resume"),
                 };
                 if enter && !takes_argument {
                     self.input.set_text(&format!("/{name}"));

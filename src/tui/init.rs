@@ -161,6 +161,8 @@ pub fn draft(root: &Path, test_command: Option<&str>) -> String {
                 dirs.entry(top).or_default();
             }
             Some(_) => {}
+            // The file being drafted is not part of what it describes.
+            None if path == FILE => {}
             None => top_files.push(path.as_str()),
         }
     }
