@@ -263,21 +263,65 @@ fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
-/// The file's text, refused when it is not a regular file, too big or not UTF-8.
+/// The file's text, refused when it is not a regular file, too big or not UTF-8. A
+/// repository's file is opened without following a link, so one swapped in after the
+/// listing is refused too.
 fn read_command(path: &Path, origin: Origin) -> Result<String, String> {
+    use std::io::Read;
     let shown = path.display().to_string();
-    let bytes = crate::tools::regular::read_regular(path, &shown, MAX_COMMAND_BYTES)
-        .map_err(|e| format!("{shown}: {e}"))?
-        .ok_or_else(|| format!("{shown}: disappeared while it was read"))?;
-    // A repository's file swapped for a link between the listing and the read.
-    if origin == Origin::Project
-        && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
     {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Non-blocking so a FIFO cannot hold the start; the type check below refuses it.
+        let no_follow = match origin {
+            Origin::Project => libc::O_NOFOLLOW,
+            Origin::User => 0,
+        };
+        options.custom_flags(libc::O_NONBLOCK | no_follow);
+    }
+    let file = options.open(path).map_err(|e| match origin {
+        Origin::Project if refused_link(&e) => {
+            format!("{shown}: a link; the repository's command files must be plain files")
+        }
+        _ => format!("{shown}: {e}"),
+    })?;
+    let meta = file.metadata().map_err(|e| format!("{shown}: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("{shown}: not a regular file"));
+    }
+    if meta.len() > MAX_COMMAND_BYTES {
         return Err(format!(
-            "{shown}: a link; command files must be plain files"
+            "{shown}: {} bytes; a command file may hold {} KiB",
+            meta.len(),
+            MAX_COMMAND_BYTES / 1024
+        ));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_COMMAND_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("{shown}: {e}"))?;
+    if bytes.len() as u64 > MAX_COMMAND_BYTES {
+        return Err(format!(
+            "{shown}: grew past {} KiB while it was read",
+            MAX_COMMAND_BYTES / 1024
         ));
     }
     String::from_utf8(bytes).map_err(|_| format!("{shown}: not UTF-8 text"))
+}
+
+/// Whether opening failed because `O_NOFOLLOW` met a link.
+fn refused_link(e: &std::io::Error) -> bool {
+    #[cfg(unix)]
+    {
+        e.raw_os_error() == Some(libc::ELOOP)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = e;
+        false
+    }
 }
 
 /// The two front matter keys lode reads.
@@ -438,6 +482,19 @@ mod tests {
             "{:?}",
             found.skipped
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn attack_a_link_swapped_in_after_the_listing_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret.txt");
+        write(&secret, "SECRET");
+        let link = dir.path().join("leak.md");
+        std::os::unix::fs::symlink(&secret, &link).unwrap();
+        let refused = read_command(&link, Origin::Project).unwrap_err();
+        assert!(refused.contains("a link"), "{refused}");
+        assert_eq!(read_command(&link, Origin::User).unwrap(), "SECRET");
     }
 
     #[cfg(unix)]
