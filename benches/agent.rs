@@ -54,6 +54,7 @@ fn per_turn(c: &mut Criterion) {
                 interactive: false,
                 cwd: repo.clone(),
                 system_prompt: None,
+                user_instructions: None,
                 answer_schema: None,
             };
             let mut agent = Agent::new(backend, lode::tools::all(), ctx, options, events);

@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::sessions::{Record, Recorder, SessionStore, SessionWriter};
 use crate::tools::Workspace;
 
+mod custom;
 mod printer;
 
 use printer::{read_decision, Printer};
@@ -80,7 +81,8 @@ pub fn run(options: &RunOptions, config: &Config) -> Result<Ran, RunError> {
     if let Some(notice) = config.untrusted_notice() {
         eprintln!("lode: {notice}");
     }
-    let task = read_task(options)?;
+    let task =
+        custom::expand_task(read_task(options)?, &root, &config.dirs.config).map_err(usage)?;
     let _one_run = crate::tools::run_lock::RunLock::acquire(
         &config.dirs.data,
         &root,

@@ -98,6 +98,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Route(args) => commands::route::run(args, &config, &mut out)?,
         Command::Undo(args) => commands::undo::run(args, &config, &mut out)?,
         Command::Trust(args) => commands::trust::run(args, &config, &mut out)?,
+        Command::Sessions(args) => commands::sessions::run(args, &config, &mut out)?,
         Command::Synth(_)
         | Command::Run(_)
         | Command::Demo(_)

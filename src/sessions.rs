@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::agent::AgentEvent;
 use crate::backend::Message;
 
+pub mod export;
 mod recorder;
 pub use recorder::Recorder;
 

@@ -47,14 +47,48 @@ pub fn offered_tools(
         .collect()
 }
 
-/// The system message: base prompt, project instructions, test command, repo map.
+/// The user's own instructions for every repository (`<config dir>/AGENTS.md`), read by the
+/// front end: this layer does not know where configuration lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserInstructions {
+    /// The file, as the system message names it.
+    pub path: String,
+    pub body: String,
+}
+
+impl UserInstructions {
+    /// `body` as read from `path`, cut like a project's instructions when too long; `None`
+    /// when there is nothing in it.
+    pub fn new(path: String, body: &str) -> Option<Self> {
+        if body.trim().is_empty() {
+            return None;
+        }
+        let body = if body.len() > MAX_INSTRUCTIONS {
+            crate::tools::cap_output(body, MAX_INSTRUCTIONS)
+        } else {
+            body.to_string()
+        };
+        Some(Self { path, body })
+    }
+}
+
+/// The system message: base prompt, the user's instructions, project instructions, test
+/// command, repo map. The user's come first so the repository's, more specific, read last.
 pub fn system_message(
     workspace: &Workspace,
     cwd: &Path,
+    user: Option<&UserInstructions>,
     test_command: Option<&str>,
     context_length: Option<u32>,
 ) -> String {
     let mut text = SYSTEM_PROMPT.trim_end().to_string();
+    if let Some(user) = user {
+        text.push_str(&format!(
+            "\n\n# User instructions ({})\n\n{}",
+            user.path,
+            user.body.trim_end()
+        ));
+    }
     for (path, body) in project_instructions(workspace, cwd) {
         text.push_str(&format!(
             "\n\n# Project instructions ({path})\n\n{}",
@@ -172,14 +206,23 @@ mod tests {
         std::fs::write(dir.path().join("crates/a/lib.rs"), "pub fn f() {}\n").unwrap();
         let ws = Workspace::new(dir.path()).unwrap();
         let cwd = dir.path().join("crates/a");
-        let first = system_message(&ws, &cwd, Some("cargo test"), Some(32_768));
-        let second = system_message(&ws, &cwd, Some("cargo test"), Some(32_768));
+        let user = UserInstructions::new("/home/me/.config/lode/AGENTS.md".into(), "my rules");
+        let first = system_message(&ws, &cwd, user.as_ref(), Some("cargo test"), Some(32_768));
+        let second = system_message(&ws, &cwd, user.as_ref(), Some("cargo test"), Some(32_768));
         assert_eq!(first, second);
+        let user_at = first
+            .find("# User instructions (/home/me/.config/lode/AGENTS.md)\n\nmy rules")
+            .unwrap();
         let root_at = first.find("root rules").unwrap();
         let crate_at = first.find("crate rules").unwrap();
-        assert!(root_at < crate_at);
+        assert!(user_at < root_at && root_at < crate_at);
         assert!(first.contains("(crates/a/CLAUDE.md)"));
         assert!(first.contains("`cargo test`"));
+    }
+
+    #[test]
+    fn empty_user_instructions_add_nothing() {
+        assert_eq!(UserInstructions::new("x".into(), " \n"), None);
     }
 
     #[test]

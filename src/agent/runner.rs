@@ -47,6 +47,9 @@ pub struct AgentOptions {
     /// Replaces the coding agent's system message (the reviewer brings its own). It must
     /// not change between runs: it is the prefix the disk prompt cache keeps.
     pub system_prompt: Option<String>,
+    /// The user's instructions for every repository, put before the project's in the coding
+    /// agent's system message.
+    pub user_instructions: Option<context::UserInstructions>,
     /// JSON schema the final answer (a turn without tool calls) must match; local models
     /// are held to it by grammar.
     pub answer_schema: Option<serde_json::Value>,
@@ -661,6 +664,7 @@ fn system_text(ctx: &ToolContext, options: &AgentOptions, context_length: Option
         None => context::system_message(
             &ctx.workspace,
             &options.cwd,
+            options.user_instructions.as_ref(),
             ctx.test_command.as_deref(),
             context_length,
         ),

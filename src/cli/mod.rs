@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::SpecChoice;
+
+pub mod sessions;
 use crate::engine::synth::{Arch, Quant, Shape, Weights};
 use crate::engine::FlashAttention;
 
@@ -128,7 +130,8 @@ standard input is appended to the task.\n\nExit status: 0 done and tests pass, 1
 achieved, 2 usage or configuration error, 3 no model available, 130 interrupted.\n\n\
 Examples:\n  lode run \"fix the failing test\"\n  \
 lode run --backend scripted:demo.json --cwd fixtures/repos/rust-bug \"fix the failing test\"\n  \
-cargo test 2>&1 | lode run --read-only \"why does this fail?\""
+cargo test 2>&1 | lode run --read-only \"why does this fail?\"\n  \
+lode run /fix-issue 42"
     )]
     Run(RunArgs),
     /// Restore the files the last `lode run` in this repository changed, byte for byte.
@@ -139,6 +142,8 @@ changed version as FILE.lode-backup. Nothing is written through a symlink. Direc
 created are removed when empty.\n\nExamples:\n  lode undo\n  lode undo --force --cwd ~/src/app"
     )]
     Undo(UndoArgs),
+    /// List or export this repository's saved sessions (the session's and `lode run`'s).
+    Sessions(sessions::SessionsArgs),
     /// Trust this repository: let its `.lode/config.toml` choose models, servers, the test
     /// command and the sandbox (until then only performance settings apply).
     #[command(
@@ -390,7 +395,8 @@ pub struct RunArgs {
     /// to it by grammar; other answers are checked, and a mismatch is exit 1).
     #[arg(long, value_name = "FILE")]
     pub output_schema: Option<PathBuf>,
-    /// The task.
+    /// The task; `/name args` runs a custom command's prompt (`.lode/commands/name.md` or
+    /// the config dir's `commands/name.md`).
     pub task: Option<String>,
 }
 

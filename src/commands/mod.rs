@@ -13,6 +13,7 @@ pub mod models;
 pub mod pick;
 pub mod pull;
 pub mod route;
+pub mod sessions;
 pub mod synth;
 pub mod trust;
 pub mod undo;
@@ -55,6 +56,8 @@ pub enum CommandError {
     Models(String),
     #[error(transparent)]
     Hub(#[from] crate::hf_hub::HubError),
+    #[error("{0}")]
+    Sessions(String),
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
 }

@@ -4,11 +4,12 @@
 //! read-only tools, a read-only sandbox and its own instructions. Both are then driven the
 //! same way, with `Op`s through `agent::host::serve`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::sync::mpsc::UnboundedSender;
 
+use crate::agent::context::UserInstructions;
 use crate::agent::hooks::Hooks;
 use crate::agent::{Agent, AgentEvent, AgentOptions, PermissionMode};
 use crate::backend::ModelBackend;
@@ -82,6 +83,7 @@ pub fn coding_agent(
         interactive: setup.interactive,
         cwd: setup.cwd,
         system_prompt: None,
+        user_instructions: user_instructions(&config.dirs.config, &mut notices),
         answer_schema: setup.answer_schema,
     };
     let mut agent = Agent::new(backend, crate::tools::all(), ctx, options, events);
@@ -95,6 +97,27 @@ pub fn coding_agent(
     agent.set_hooks(Hooks::new(config.hooks.clone(), session_id));
     (agent, notices)
 }
+
+/// The user's file of instructions for every repository.
+pub const USER_INSTRUCTIONS_FILE: &str = "AGENTS.md";
+
+/// `<config dir>/AGENTS.md`, read once per agent (the system message must not change while
+/// it lives). A file that cannot be read is a notice, not a failure.
+fn user_instructions(config_dir: &Path, notices: &mut Vec<String>) -> Option<UserInstructions> {
+    let path = config_dir.join(USER_INSTRUCTIONS_FILE);
+    let shown = path.display().to_string();
+    match crate::tools::regular::read_regular(&path, &shown, MAX_USER_INSTRUCTIONS_BYTES) {
+        Ok(None) => None,
+        Ok(Some(bytes)) => UserInstructions::new(shown, &String::from_utf8_lossy(&bytes)),
+        Err(e) => {
+            notices.push(format!("your instructions file is left out: {e}"));
+            None
+        }
+    }
+}
+
+/// Read at most this much of the user's instructions (the prompt keeps 16 KiB of it).
+const MAX_USER_INSTRUCTIONS_BYTES: u64 = 1024 * 1024;
 
 /// What the reviewer brings of its own.
 pub struct ReviewSetup {
@@ -125,6 +148,7 @@ pub fn review_agent(
         interactive: false,
         cwd: ctx.workspace.root().to_path_buf(),
         system_prompt: Some(setup.system_prompt),
+        user_instructions: None,
         answer_schema: Some(setup.answer_schema),
     };
     Agent::new(backend, crate::tools::read_only(), ctx, options, events)

@@ -4,8 +4,10 @@ use crate::agent::{AgentEvent, Op};
 use crate::compose::backend::BackendFlags;
 use crate::config::{BackendChoice, Config};
 use crate::discovery::{self, ScanRoots};
+use crate::sessions::export::{self, Existing};
 use crate::sessions::SessionStore;
-use crate::tui::app::{App, Phase};
+use crate::tui::app::{App, PendingApproval, Phase};
+use crate::tui::init;
 use crate::tui::slash::{Slash, COMMANDS};
 use crate::tui::status::{percent, rate};
 use crate::tui::transcript::{Entry, NoticeKind};
@@ -17,7 +19,11 @@ pub struct Scope<'a> {
     /// The flags the session's model was opened with.
     pub backend: &'a BackendFlags,
     pub root: &'a Path,
+    /// Where lode was started (relative paths given to commands start there).
+    pub cwd: &'a Path,
     pub store: &'a SessionStore,
+    /// The id of this session's file, once something was saved.
+    pub session: Option<&'a str>,
 }
 
 /// What the session does next for a slash command.
@@ -30,6 +36,8 @@ pub enum Request {
     Resume(String),
     /// Open another model in the background.
     LoadBackend(BackendFlags),
+    /// `/init`'s draft, shown for approval; kept until the user answers.
+    Propose(init::Proposal),
     Quit,
 }
 
@@ -38,7 +46,10 @@ pub enum Request {
 pub fn run(scope: Scope<'_>, command: Slash) -> Request {
     let app = scope.app;
     match command {
-        Slash::Help => info(app, help()),
+        Slash::Help => {
+            let text = help(app);
+            info(app, text);
+        }
         Slash::Model(None) => {
             let text = model_list(app, scope.config);
             info(app, text);
@@ -78,9 +89,90 @@ pub fn run(scope: Scope<'_>, command: Slash) -> Request {
             ),
             Err(e) => app.set_banner(NoticeKind::Error, e),
         },
+        Slash::Init => return propose_init(app, scope.config, scope.root),
+        Slash::Export(path) => export(app, scope.store, scope.cwd, scope.session, path.as_deref()),
+        // The app sends a custom command's prompt as a message; it never comes here.
+        Slash::Custom { .. } => {}
         Slash::Quit => return Request::Quit,
     }
     Request::Nothing
+}
+
+/// `/init`: the draft as a diff against the AGENTS.md there is, in the approval prompt.
+fn propose_init(app: &mut App, config: &Config, root: &Path) -> Request {
+    let path = root.join(init::FILE);
+    let before = match init::read_existing(&path) {
+        Ok(before) => before,
+        Err(e) => {
+            app.set_banner(NoticeKind::Error, e);
+            return Request::Nothing;
+        }
+    };
+    let test_command = config
+        .agent
+        .test_command
+        .clone()
+        .or_else(|| crate::tools::test::detect_test_command(root).map(str::to_string));
+    let draft = init::draft(root, test_command.as_deref());
+    if before.as_deref() == Some(draft.as_str()) {
+        app.set_banner(
+            NoticeKind::Info,
+            "AGENTS.md already holds what /init would draft",
+        );
+        return Request::Nothing;
+    }
+    app.approval = Some(PendingApproval {
+        id: init::APPROVAL_ID.to_string(),
+        tool: "write_file".to_string(),
+        permission: crate::tools::Permission::Write,
+        summary: format!("write {}", init::FILE),
+        diff: Some(crate::tools::write::unified_diff(
+            init::FILE,
+            before.as_deref(),
+            &draft,
+        )),
+        command: None,
+        cwd: None,
+        scroll: 0,
+    });
+    Request::Propose(init::Proposal {
+        path,
+        before,
+        draft,
+    })
+}
+
+/// `/export [PATH]`: the session as Markdown (or JSON for `.json`), never over a file.
+fn export(
+    app: &mut App,
+    store: &SessionStore,
+    cwd: &Path,
+    session: Option<&str>,
+    path: Option<&str>,
+) {
+    let Some(id) = session else {
+        app.set_banner(
+            NoticeKind::Info,
+            "nothing to export yet: send a message first",
+        );
+        return;
+    };
+    let target = match path {
+        Some(path) => cwd.join(path),
+        None => cwd.join(format!("lode-session-{id}.md")),
+    };
+    let format = export::Format::for_path(&target);
+    let result = store.load(id).map_err(|e| e.to_string()).and_then(|saved| {
+        export::write(&target, &export::render(&saved, format), Existing::Keep)
+            .map_err(|e| e.to_string())
+    });
+    match result {
+        Ok(()) => info(
+            app,
+            format!("exported the session to `{}`", target.display()),
+        ),
+        Err(e) => app.set_banner(NoticeKind::Error, e),
+    }
 }
 
 /// Shows what the agent did for a slash command (undo, diff, compact); says whether `event`
@@ -152,15 +244,33 @@ fn info(app: &mut App, text: String) {
     app.scroll = 0;
 }
 
-fn help() -> String {
+fn help(app: &App) -> String {
     let mut text = String::from("**Commands**\n\n");
     for (name, about) in COMMANDS {
         text.push_str(&format!("- `/{name}` — {about}\n"));
+    }
+    if !app.custom.commands.is_empty() {
+        text.push_str(
+            "\n**Custom commands** (prompt files; `(project)` ones come from the repository)\n\n",
+        );
+        for command in &app.custom.commands {
+            let hint = command
+                .argument_hint
+                .as_ref()
+                .map(|h| format!(" {h}"))
+                .unwrap_or_default();
+            text.push_str(&format!(
+                "- `/{}{hint}` — {}\n",
+                command.name,
+                command.about()
+            ));
+        }
     }
     text.push_str(
         "\n**Keys**\n\n\
          - `Enter` send · `Shift+Enter`, `Alt+Enter`, `Ctrl+J` or `\\` then `Enter`: new line\n\
          - `↑` `↓` input history (saved per repository) · `Tab` complete `@path` and `/commands`\n\
+         - `Ctrl+G` write the message in `$VISUAL` / `$EDITOR`\n\
          - `Esc` or `Ctrl+C` interrupt the running task · `Ctrl+C` twice on an empty prompt: quit\n\
          - `PgUp` `PgDn` `Shift+↑` `Shift+↓` scroll · `Ctrl+O` show or hide tool output\n\
          - approvals: `y` yes · `a` yes and stop asking for this kind of call · `n` no · `Esc` stop the task\n\n\

@@ -10,6 +10,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use tokio::time::Instant;
 
 use crate::agent::{AgentEvent, Decision};
+use crate::compose::commands::CustomCommands;
 use crate::sessions::SessionSummary;
 use crate::tools::Permission;
 use crate::tui::history::History;
@@ -55,7 +56,8 @@ pub struct PendingApproval {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Popup {
     Commands {
-        items: Vec<(&'static str, &'static str)>,
+        /// Name (without the slash) and what it does.
+        items: Vec<(String, String)>,
         selected: usize,
     },
     Paths {
@@ -103,6 +105,8 @@ pub enum Effect {
     Slash(Slash),
     /// Restore the saved session with this id.
     Resume(String),
+    /// Ctrl+G: edit the prompt's text in the user's editor.
+    Edit(String),
     Quit,
 }
 
@@ -124,6 +128,8 @@ pub struct App {
     pub workspace: PathBuf,
     /// Workspace paths for `@` completion (loaded in the background).
     pub files: Vec<String>,
+    /// The prompt files of `.lode/commands/` and the config dir, as slash commands.
+    pub custom: CustomCommands,
     quit_armed: bool,
     /// The transcript area of the last frame (width, height), for scrolling by pages and
     /// stopping at the top.
@@ -145,6 +151,7 @@ impl App {
             scroll: 0,
             workspace,
             files: Vec::new(),
+            custom: CustomCommands::default(),
             quit_armed: false,
             viewport: std::cell::Cell::new((80, 20)),
         }
@@ -285,6 +292,10 @@ impl App {
                 }
                 self.banner = None;
                 return Vec::new();
+            }
+            KeyCode::Char('g') if ctrl => {
+                self.popup = None;
+                return vec![Effect::Edit(self.input.text())];
             }
             KeyCode::Char('o') if ctrl => {
                 let expand = !self.transcript.expand_tools();
@@ -445,8 +456,11 @@ impl App {
     fn pick(&mut self, enter: bool) -> Option<Vec<Effect>> {
         match self.popup.take()? {
             Popup::Commands { items, selected } => {
-                let (name, _) = *items.get(selected)?;
-                let takes_argument = matches!(name, "model" | "resume");
+                let (name, _) = items.get(selected)?;
+                let takes_argument = match self.custom.find(name) {
+                    Some(custom) => custom.argument_hint.is_some() || custom.body.contains('$'),
+                    None => matches!(name.as_str(), "model" | "resume"),
+                };
                 if enter && !takes_argument {
                     self.input.set_text(&format!("/{name}"));
                     return Some(self.submit());
@@ -477,7 +491,7 @@ impl App {
         let text = self.input.text();
         if let Some(name) = text.strip_prefix('/') {
             if !name.contains(char::is_whitespace) {
-                let items = slash::matching(name);
+                let items = slash::matching(name, &self.custom);
                 self.popup = (!items.is_empty()).then_some(Popup::Commands { items, selected: 0 });
                 return;
             }
@@ -501,7 +515,17 @@ impl App {
                 format!("could not save the input history: {e}"),
             );
         }
-        match slash::parse(&text) {
+        let parsed = match slash::parse(&text, &self.custom) {
+            Some(Ok(Slash::Custom { name, args })) => match self.custom.find(&name) {
+                Some(custom) => match custom.expand(&args) {
+                    Ok(prompt) => return self.message(prompt, &text),
+                    Err(message) => Some(Err(message)),
+                },
+                None => Some(Err(format!("unknown command `/{name}`"))),
+            },
+            other => other,
+        };
+        match parsed {
             Some(Ok(command)) => {
                 if self.is_running() && needs_idle(&command) {
                     self.input.set_text(&text);
@@ -519,23 +543,27 @@ impl App {
                 self.set_banner(NoticeKind::Error, message);
                 Vec::new()
             }
-            None => {
-                self.banner = None;
-                if self.phase == Phase::NoModel {
-                    self.input.set_text(&text);
-                    self.set_banner(
-                        NoticeKind::Error,
-                        "no model is loaded: /model lists the models on this machine, /model PATH loads one",
-                    );
-                    return Vec::new();
-                }
-                if matches!(self.phase, Phase::Idle) && self.queue.is_empty() {
-                    vec![self.start(text)]
-                } else {
-                    self.queue.push_back(text);
-                    Vec::new()
-                }
-            }
+            None => self.message(text.clone(), &text),
+        }
+    }
+
+    /// A message for the model (`typed` is what goes back in the prompt when it cannot be
+    /// sent): it starts a task or waits in the queue.
+    fn message(&mut self, text: String, typed: &str) -> Vec<Effect> {
+        self.banner = None;
+        if self.phase == Phase::NoModel {
+            self.input.set_text(typed);
+            self.set_banner(
+                NoticeKind::Error,
+                "no model is loaded: /model lists the models on this machine, /model PATH loads one",
+            );
+            return Vec::new();
+        }
+        if matches!(self.phase, Phase::Idle) && self.queue.is_empty() {
+            vec![self.start(text)]
+        } else {
+            self.queue.push_back(text);
+            Vec::new()
         }
     }
 
@@ -557,6 +585,11 @@ impl App {
 fn needs_idle(command: &Slash) -> bool {
     matches!(
         command,
-        Slash::Undo | Slash::Clear | Slash::Compact | Slash::Resume(_) | Slash::Model(Some(_))
+        Slash::Undo
+            | Slash::Clear
+            | Slash::Compact
+            | Slash::Resume(_)
+            | Slash::Model(Some(_))
+            | Slash::Init
     )
 }

@@ -11,10 +11,11 @@ use crossterm::event::Event;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::time::Instant;
 
-use crate::agent::{host, AgentEvent, Op, PermissionMode};
+use crate::agent::{host, AgentEvent, Decision, Op, PermissionMode};
 use crate::backend::ModelBackend;
 use crate::compose::agent::{coding_agent, CodingSetup};
 use crate::compose::backend::{open, BackendFlags};
+use crate::compose::commands::{CustomCommands, Sources};
 use crate::compose::routing::open_routing;
 use crate::config::{BackendChoice, Config};
 use crate::engine::options::ProgressFn;
@@ -26,7 +27,7 @@ use crate::tui::app::{App, Effect, Phase};
 use crate::tui::files;
 use crate::tui::frame::FrameScheduler;
 use crate::tui::history::History;
-use crate::tui::slash::Slash;
+use crate::tui::slash::{self, Slash};
 use crate::tui::transcript::NoticeKind;
 
 /// How often the activity line animates while a task runs.
@@ -68,6 +69,10 @@ pub enum UiMsg {
     Terminate,
 }
 
+/// Runs the user's editor on the prompt's text (the terminal handed over meanwhile); the
+/// new text, or the one line saying why there is none.
+pub type Editor = Box<dyn FnMut(&str) -> Result<String, String> + Send>;
+
 /// The running session.
 pub struct Controller {
     pub app: App,
@@ -86,6 +91,10 @@ pub struct Controller {
     recorder: Recorder,
     /// The MCP servers, connecting from the start so they are up by the first task.
     mcp: Option<Arc<McpHub>>,
+    /// `/init`'s draft while its approval is shown.
+    init: Option<crate::tui::init::Proposal>,
+    /// Ctrl+G's editor; none where there is no terminal to hand over (tests).
+    editor: Option<Editor>,
     quit: bool,
 }
 
@@ -111,6 +120,14 @@ impl Controller {
             app.input.set_text(text);
         }
         let mcp = crate::compose::agent::mcp_hub(&config, &workspace);
+        app.custom = CustomCommands::load(&Sources {
+            repo_root: workspace.root(),
+            config_dir: &config.dirs.config,
+            reserved: slash::RESERVED,
+        });
+        for skipped in &app.custom.skipped {
+            let _ = ui.send(UiMsg::Notice(format!("custom command skipped: {skipped}")));
+        }
         let mut controller = Self {
             app,
             mcp,
@@ -126,6 +143,8 @@ impl Controller {
             ui,
             ui_rx,
             recorder: Recorder::default(),
+            init: None,
+            editor: None,
             quit: false,
         };
         if let Some(notice) = controller.config.untrusted_notice() {
@@ -140,6 +159,11 @@ impl Controller {
             Resume::Id(id) => controller.resume(&id),
         }
         Ok(controller)
+    }
+
+    /// What Ctrl+G runs.
+    pub fn set_editor(&mut self, editor: Editor) {
+        self.editor = Some(editor);
     }
 
     /// A sender for terminal-level messages (signals) from outside the loop.
@@ -252,12 +276,66 @@ impl Controller {
                     self.save(&Record::User { text: text.clone() });
                     self.send(Op::Task(text));
                 }
+                Effect::Approve { id, decision } if id == crate::tui::init::APPROVAL_ID => {
+                    self.answer_init(decision);
+                }
                 Effect::Approve { id, decision } => self.send(Op::Approval { id, decision }),
+                // Esc on /init's proposal says no to it; no task runs under it.
+                Effect::Cancel if self.init.is_some() => self.answer_init(Decision::Reject),
                 Effect::Cancel => self.send(Op::Cancel),
                 Effect::Slash(command) => self.slash(command),
                 Effect::Resume(id) => self.resume(&id),
+                Effect::Edit(text) => self.edit(&text),
                 Effect::Quit => self.quit = true,
             }
+        }
+    }
+
+    /// The user's answer to `/init`'s draft.
+    fn answer_init(&mut self, decision: Decision) {
+        let Some(proposal) = self.init.take() else {
+            return;
+        };
+        match decision {
+            Decision::Approve | Decision::AlwaysThisSession => match proposal.write() {
+                Ok(()) => self.app.transcript.notice(
+                    NoticeKind::Info,
+                    format!(
+                        "wrote `{}`; sessions started from now on read it",
+                        proposal.path.display()
+                    ),
+                ),
+                Err(e) => self.app.transcript.notice(NoticeKind::Error, e),
+            },
+            Decision::Reject => self.app.transcript.notice(
+                NoticeKind::Info,
+                "AGENTS.md left as it was; /init drafts it again any time",
+            ),
+        }
+        self.app.scroll = 0;
+    }
+
+    /// Ctrl+G: the editor has the terminal until it exits; the agent goes on meanwhile.
+    fn edit(&mut self, text: &str) {
+        let Some(editor) = self.editor.as_mut() else {
+            self.app
+                .set_banner(NoticeKind::Error, "no editor can run in this session");
+            return;
+        };
+        let threaded = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        // Blocking here would stall whatever else this worker runs; hand that over first.
+        let result = if threaded {
+            tokio::task::block_in_place(|| editor(text))
+        } else {
+            editor(text)
+        };
+        match result {
+            Ok(edited) => {
+                self.app.input.set_text(&edited);
+                self.app.banner = None;
+            }
+            Err(e) => self.app.set_banner(NoticeKind::Error, e),
         }
     }
 
@@ -372,7 +450,9 @@ impl Controller {
             config: &self.config,
             backend: &self.options.backend,
             root: self.workspace.root(),
+            cwd: &self.options.cwd,
             store: &self.store,
+            session: self.writer.as_ref().map(|w| w.id()),
         };
         match actions::run(scope, command) {
             Request::Nothing => {}
@@ -380,6 +460,7 @@ impl Controller {
             Request::Clear => self.clear(),
             Request::Resume(id) => self.resume(&id),
             Request::LoadBackend(flags) => self.load_backend(flags),
+            Request::Propose(proposal) => self.init = Some(proposal),
             Request::Quit => self.quit = true,
         }
     }

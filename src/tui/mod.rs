@@ -5,12 +5,15 @@ pub mod actions;
 pub mod app;
 pub mod controller;
 pub mod diff;
+pub mod editor;
 pub mod files;
 pub mod frame;
 pub mod highlight;
 pub mod history;
+pub mod init;
 pub mod input;
 pub mod markdown;
+pub mod reader;
 pub mod slash;
 pub mod status;
 pub mod terminal;
@@ -21,7 +24,8 @@ pub mod wrap;
 
 use std::io::IsTerminal;
 
-use futures_util::StreamExt;
+use std::sync::{Arc, Mutex};
+
 use tokio::sync::mpsc::unbounded_channel;
 
 pub use controller::{Resume, SessionOptions};
@@ -63,19 +67,17 @@ pub fn run(options: SessionOptions, config: Config) -> Result<(), SessionFailure
                 format!("cannot use this directory as the workspace: {e}"),
             )
         })?;
-        let (mut terminal, guard) = terminal::enter()?;
+        let (terminal, guard) = terminal::enter()?;
+        let terminal = Arc::new(Mutex::new(terminal));
         let (term_tx, term_rx) = unbounded_channel();
-        tokio::spawn(async move {
-            let mut events = crossterm::event::EventStream::new();
-            while let Some(event) = events.next().await {
-                if term_tx.send(event).is_err() {
-                    break;
-                }
-            }
-        });
+        let reader = reader::Reader::spawn(term_tx);
+        controller.set_editor(editor_in(Arc::clone(&terminal), reader));
         forward_signals(controller.ui_sender());
         let outcome = controller
             .run(term_rx, |app, now| {
+                let mut terminal = terminal
+                    .lock()
+                    .map_err(|_| std::io::Error::other("the terminal's lock was poisoned"))?;
                 terminal
                     .draw(|frame| view::draw(frame, app, now))
                     .map(|_| ())
@@ -87,6 +89,28 @@ pub fn run(options: SessionOptions, config: Config) -> Result<(), SessionFailure
     // A tool still running (a test command) must not keep the process alive.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     result.map_err(|e| SessionFailure::Failed(e.to_string()))
+}
+
+/// Ctrl+G's editor: the reader lets go of the terminal, the shell's modes come back, the
+/// editor runs, and the session takes the terminal back and redraws it whole.
+fn editor_in(
+    terminal: Arc<Mutex<ratatui::Terminal<ratatui::backend::CrosstermBackend<std::io::Stdout>>>>,
+    reader: reader::Reader,
+) -> controller::Editor {
+    Box::new(move |text: &str| {
+        reader.pause();
+        terminal::suspend();
+        let command =
+            editor::editor_command(std::env::var("VISUAL").ok(), std::env::var("EDITOR").ok());
+        let edited = editor::edit(&command, text);
+        let back = terminal::resume();
+        if let Ok(mut terminal) = terminal.lock() {
+            let _ = terminal.clear();
+        }
+        reader.resume();
+        back.map_err(|e| format!("cannot take the terminal back from the editor: {e}"))?;
+        edited
+    })
 }
 
 /// SIGTERM and SIGHUP end the session the way /quit does, so the terminal is restored.

@@ -35,9 +35,16 @@ impl Drop for Guard {
 /// the keyboard protocol that tells Shift+Enter from Enter.
 pub fn enter() -> io::Result<(Terminal<CrosstermBackend<Stdout>>, Guard)> {
     install_panic_hook();
+    let guard = Guard;
+    resume()?;
+    let terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+    Ok((terminal, guard))
+}
+
+/// Session mode on (again, after `suspend`).
+pub fn resume() -> io::Result<()> {
     enable_raw_mode()?;
     ACTIVE.store(true, Ordering::SeqCst);
-    let guard = Guard;
     let mut stdout = io::stdout();
     execute!(stdout, EnterAlternateScreen, EnableBracketedPaste)?;
     if supports_keyboard_enhancement().unwrap_or(false) {
@@ -47,8 +54,13 @@ pub fn enter() -> io::Result<(Terminal<CrosstermBackend<Stdout>>, Guard)> {
         )?;
         ENHANCED.store(true, Ordering::SeqCst);
     }
-    let terminal = Terminal::new(CrosstermBackend::new(stdout))?;
-    Ok((terminal, guard))
+    Ok(())
+}
+
+/// Hands the terminal to another program (the editor) as the shell would give it; `resume`
+/// takes it back.
+pub fn suspend() {
+    restore();
 }
 
 /// Puts the terminal back as the shell had it. Safe to call more than once.

@@ -334,6 +334,19 @@ fn approval_panel(approval: &PendingApproval, app: &App, width: usize) -> Vec<Li
         }
     }
     let key = |k: &str| Span::styled(k.to_string(), theme::accent().add_modifier(Modifier::BOLD));
+    // `/init`'s draft is the user's own proposal: no session-wide "always", nothing to stop.
+    if approval.id == crate::tui::init::APPROVAL_ID {
+        let choices = Line::from(vec![
+            key("y"),
+            Span::raw(" write it   "),
+            key("n"),
+            Span::raw(" / "),
+            key("esc"),
+            Span::raw(" leave the file as it is"),
+        ]);
+        lines.extend(wrap::wrap_line(&choices, width));
+        return lines;
+    }
     let choices = Line::from(vec![
         key("y"),
         Span::raw(" yes   "),
@@ -378,7 +391,7 @@ fn popup(app: &App, width: usize) -> Vec<Line<'static>> {
     match popup {
         Popup::Commands { items, selected } => window(*selected, items.len())
             .map(|i| {
-                let (name, about) = items[i];
+                let (name, about) = &items[i];
                 row(
                     i == *selected,
                     vec![

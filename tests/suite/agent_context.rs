@@ -53,6 +53,7 @@ fn prefix_is_byte_stable_and_cached_across_five_turns() {
     let system = context::system_message(
         &workspace,
         repo.path(),
+        None,
         Some("cargo test"),
         backend.context_length(),
     );
@@ -61,6 +62,7 @@ fn prefix_is_byte_stable_and_cached_across_five_turns() {
         context::system_message(
             &workspace,
             repo.path(),
+            None,
             Some("cargo test"),
             backend.context_length()
         )

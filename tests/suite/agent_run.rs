@@ -57,6 +57,7 @@ fn scripted_agent(
         interactive: false,
         cwd: dir.to_path_buf(),
         system_prompt: None,
+        user_instructions: None,
         answer_schema: None,
     };
     let (events, _rx) = tokio::sync::mpsc::unbounded_channel();
@@ -307,6 +308,7 @@ fn ask_mode_shows_the_diff_and_obeys_the_answer() {
             interactive: true,
             cwd: repo.clone(),
             system_prompt: None,
+            user_instructions: None,
             answer_schema: None,
         };
         let backend = std::sync::Arc::new(ScriptedBackend::load(&script).unwrap());

@@ -10,6 +10,7 @@ pub mod boundaries;
 pub mod cli;
 pub mod common;
 pub mod completions;
+pub mod custom_commands;
 pub mod demo;
 pub mod engine;
 pub mod fallback;

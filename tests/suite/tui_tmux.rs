@@ -238,3 +238,96 @@ fn sigterm_ends_the_session_and_restores_the_terminal() {
     assert!(status.success(), "no lode process under the pane's shell");
     assert_restored(&tmux, "LODE-EXITED-", Duration::from_secs(30));
 }
+
+/// A shell script at `path` that `$EDITOR` runs on the message file: it appends " from the
+/// editor" to the message, and fails (changing the file first) when the message says `fail`.
+fn editor_script(path: &Path) {
+    std::fs::write(
+        path,
+        "#!/bin/sh\nif grep -q fail \"$1\"; then echo garbage > \"$1\"; exit 1; fi\n\
+         sed -i 's/$/ from the editor/' \"$1\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn a_custom_command_written_in_the_editor_runs_and_init_drafts_agents_md() {
+    if !tmux_available() {
+        eprintln!("skipped: tmux is not installed");
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    // No build files: no test command, so the task is one answer.
+    let repo = home.path().join("notes");
+    std::fs::create_dir_all(repo.join(".git")).unwrap();
+    std::fs::create_dir_all(repo.join("docs")).unwrap();
+    std::fs::write(repo.join("docs/guide.md"), "# Guide\n").unwrap();
+    std::fs::create_dir_all(repo.join(".lode/commands")).unwrap();
+    std::fs::write(
+        repo.join(".lode/commands/greet.md"),
+        "---\ndescription: Say hello to someone\n---\nSay hello to $ARGUMENTS.\n",
+    )
+    .unwrap();
+    let script = home.path().join("greet.json");
+    std::fs::write(
+        &script,
+        serde_json::json!({"turns": [
+            {"say": "hello Ada", "expect": ["Say hello to Ada from the editor."]}
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let editor = home.path().join("editor.sh");
+    editor_script(&editor);
+    let line = session_command(home.path(), &script, &repo).replacen(
+        "env",
+        &format!(
+            "env -u VISUAL EDITOR={}",
+            shell_quote(&editor.to_string_lossy())
+        ),
+        1,
+    );
+    let tmux = Tmux::start(&line, 100, 30);
+    let wait = Duration::from_secs(60);
+    tmux.wait_for("ask lode to do something", wait);
+
+    tmux.type_text("/help");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("Say hello to someone (project)", wait);
+    assert!(screen.contains("/greet"), "{screen}");
+
+    // An editor that fails leaves the message as it was.
+    tmux.type_text("fail me");
+    tmux.keys(&["C-g"]);
+    let screen = tmux.wait_for("failed", wait);
+    assert!(screen.contains("fail me"), "{screen}");
+    assert!(!screen.contains("garbage"), "{screen}");
+    for _ in 0.."fail me".len() {
+        tmux.keys(&["BSpace"]);
+    }
+
+    tmux.type_text("/greet Ada");
+    tmux.keys(&["C-g"]);
+    tmux.wait_for("/greet Ada from the editor", wait);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("hello Ada", wait);
+
+    tmux.type_text("/init");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("Apply this edit to AGENTS.md?", wait);
+    assert!(screen.contains("+# AGENTS.md"), "{screen}");
+    assert!(
+        !repo.join("AGENTS.md").exists(),
+        "nothing before the answer"
+    );
+    tmux.keys(&["y"]);
+    tmux.wait_for("sessions started from now on read it", wait);
+    let written = std::fs::read_to_string(repo.join("AGENTS.md")).unwrap();
+    assert!(written.contains("- `docs/` — 1 file"), "{written}");
+
+    tmux.type_text("/quit");
+    tmux.keys(&["Enter"]);
+    assert_restored(&tmux, "LODE-EXITED-0", wait);
+}

@@ -456,3 +456,40 @@ fn scrolling_stops_at_the_first_line_and_returns_to_the_bottom() {
     assert_eq!(screen(&app, 60, 12), bottom);
     assert_eq!(app.on_key(key(KeyCode::Esc)), vec![Effect::Cancel]);
 }
+
+#[test]
+fn a_custom_command_sends_its_prompt_and_a_bad_one_keeps_the_input() {
+    use lode::compose::commands::{CustomCommand, CustomCommands, Origin};
+    let mut app = app();
+    app.custom = CustomCommands {
+        commands: vec![CustomCommand {
+            name: "greet".into(),
+            description: "Say hello".into(),
+            argument_hint: Some("<name> [when]".into()),
+            body: "Say hello to $1 ($2).".into(),
+            origin: Origin::Project,
+            path: "greet.md".into(),
+        }],
+        skipped: Vec::new(),
+    };
+    let effects = type_text(&mut app, "/greet 'Ada Lovelace' now");
+    assert_eq!(
+        effects,
+        vec![Effect::Start("Say hello to Ada Lovelace (now).".into())]
+    );
+    app.on_agent(&AgentEvent::Finished {
+        outcome: Outcome::Done,
+        message: String::new(),
+    });
+
+    let effects = type_text(&mut app, "/greet 'Ada");
+    assert_eq!(effects, Vec::new());
+    assert_eq!(app.input.text(), "/greet 'Ada");
+    let (kind, text) = app.banner.clone().unwrap();
+    assert_eq!(kind, NoticeKind::Error);
+    assert_eq!(text, "/greet: a `'` in the arguments is not closed");
+
+    // Ctrl+G hands the prompt's text to the editor.
+    let effects = app.on_key(KeyEvent::new(KeyCode::Char('g'), KeyModifiers::CONTROL));
+    assert_eq!(effects, vec![Effect::Edit("/greet 'Ada".into())]);
+}

@@ -2,6 +2,7 @@
 //! file tried, run against the real binary, tools and file system.
 
 pub mod commands;
+pub mod custom_commands;
 pub mod files;
 pub mod gguf;
 pub mod hooks;
