@@ -16,6 +16,11 @@ const MAX_FILES: usize = 512;
 #[derive(Debug, Default)]
 pub struct Snapshot {
     files: BTreeMap<PathBuf, Vec<u8>>,
+    /// Symlinks that were there, with their targets: put back if changed, never followed.
+    links: BTreeMap<PathBuf, PathBuf>,
+    /// Everything that was there, snapshotted or not (a link, a file too big to keep): what
+    /// was there before the run is the user's, never removed.
+    present: std::collections::BTreeSet<PathBuf>,
     /// The protected directories that were real directories (not links) at `take`.
     dirs: Vec<PathBuf>,
 }
@@ -26,11 +31,17 @@ const DIRS: [&str; 3] = [".git/hooks", ".git/info", ".lode"];
 impl Snapshot {
     /// Reads `.git/config`, `.git/hooks/*`, `.git/info/attributes` and `.lode/**` under `root`.
     pub fn take(root: &Path) -> Self {
+        let present: std::collections::BTreeSet<PathBuf> = scan(root).into_iter().collect();
         Self {
-            files: scan(root)
-                .into_iter()
-                .filter_map(|path| Some((path.clone(), read_small(&path)?)))
+            files: present
+                .iter()
+                .filter_map(|path| Some((path.clone(), read_small(path)?)))
                 .collect(),
+            links: present
+                .iter()
+                .filter_map(|path| Some((path.clone(), std::fs::read_link(path).ok()?)))
+                .collect(),
+            present,
             dirs: DIRS
                 .iter()
                 .map(|d| root.join(d))
@@ -51,8 +62,16 @@ impl Snapshot {
             }
         }
         for path in scan(root) {
-            if !self.files.contains_key(&path) && remove_within(root, &path) {
+            if !self.present.contains(&path) && remove_within(root, &path) {
                 restored.push(path);
+            }
+        }
+        for (path, target) in &self.links {
+            if std::fs::read_link(path).is_ok_and(|now| &now == target) {
+                continue;
+            }
+            if put_link_back(root, path, target) {
+                restored.push(path.clone());
             }
         }
         for (path, bytes) in &self.files {
@@ -83,6 +102,30 @@ impl Snapshot {
         shown.dedup();
         shown
     }
+}
+
+/// Puts the link `path` back to `target` in place of whatever is there now, unless a
+/// directory on the way is a symlink.
+#[cfg(unix)]
+fn put_link_back(root: &Path, path: &Path, target: &Path) -> bool {
+    let Ok(rel) = path.strip_prefix(root) else {
+        return false;
+    };
+    if !matches!(
+        crate::tools::fsutil::symlinked_ancestor(root, rel),
+        Ok(None)
+    ) {
+        return false;
+    }
+    if path.symlink_metadata().is_ok() && std::fs::remove_file(path).is_err() {
+        return false;
+    }
+    std::os::unix::fs::symlink(target, path).is_ok()
+}
+
+#[cfg(not(unix))]
+fn put_link_back(_root: &Path, _path: &Path, _target: &Path) -> bool {
+    false
 }
 
 /// Removes `path` (a file or link under `root`) unless a directory on the way is a symlink.
@@ -205,5 +248,27 @@ mod tests {
             std::fs::read_to_string(outside.path().join("precious")).unwrap(),
             "keep"
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_and_big_files_that_were_there_are_the_users_and_survive_a_restore() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join(".lode/commands")).unwrap();
+        std::fs::write(root.join("notes.md"), "mine").unwrap();
+        let link = root.join(".lode/commands/leak.md");
+        std::os::unix::fs::symlink("../../notes.md", &link).unwrap();
+        let big = root.join(".lode/big.bin");
+        std::fs::write(&big, vec![7u8; (MAX_FILE + 1) as usize]).unwrap();
+        let snapshot = Snapshot::take(root);
+        assert!(snapshot.restore(root).is_empty());
+        assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("../../notes.md"));
+        assert!(big.exists());
+        // A run that points the link elsewhere gets it pointed back.
+        std::fs::remove_file(&link).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", &link).unwrap();
+        assert_eq!(snapshot.restore(root), [".lode/commands/leak.md"]);
+        assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("../../notes.md"));
     }
 }
