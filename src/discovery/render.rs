@@ -135,7 +135,7 @@ pub(crate) fn human_bytes(n: u64) -> String {
 
 /// Context lengths: `32K` for 32768 (they are nearly always powers of two), else the number.
 pub(crate) fn human_context(n: u64) -> String {
-    if n >= 1024 && n % 1024 == 0 {
+    if n >= 1024 && n.is_multiple_of(1024) {
         format!("{}K", n / 1024)
     } else {
         n.to_string()

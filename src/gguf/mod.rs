@@ -235,7 +235,7 @@ impl GgmlType {
     /// (such a tensor cannot exist in a valid file) or the size overflows.
     pub fn n_bytes(self, dims: &[u64]) -> Option<u64> {
         let row = *dims.first().unwrap_or(&1);
-        if row % self.block_size() != 0 {
+        if !row.is_multiple_of(self.block_size()) {
             return None;
         }
         let rows = dims

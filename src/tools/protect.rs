@@ -263,12 +263,18 @@ mod tests {
         std::fs::write(&big, vec![7u8; (MAX_FILE + 1) as usize]).unwrap();
         let snapshot = Snapshot::take(root);
         assert!(snapshot.restore(root).is_empty());
-        assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("../../notes.md"));
+        assert_eq!(
+            std::fs::read_link(&link).unwrap(),
+            Path::new("../../notes.md")
+        );
         assert!(big.exists());
         // A run that points the link elsewhere gets it pointed back.
         std::fs::remove_file(&link).unwrap();
         std::os::unix::fs::symlink("/etc/passwd", &link).unwrap();
         assert_eq!(snapshot.restore(root), [".lode/commands/leak.md"]);
-        assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("../../notes.md"));
+        assert_eq!(
+            std::fs::read_link(&link).unwrap(),
+            Path::new("../../notes.md")
+        );
     }
 }

@@ -183,7 +183,7 @@ pub fn percent(part: f64, whole: f64) -> String {
 pub fn tokens(n: u32) -> String {
     if n < 1000 {
         n.to_string()
-    } else if n % 1024 == 0 {
+    } else if n.is_multiple_of(1024) {
         format!("{}k", n / 1024)
     } else {
         let k = f64::from(n) / 1000.0;

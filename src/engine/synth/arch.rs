@@ -328,7 +328,7 @@ fn qwen35_block(t: &mut Tensors, d: &Dims, il: u64) {
     let e = d.n_embd;
     t.norm(format!("blk.{il}.attn_norm.weight"), e);
     t.norm(format!("blk.{il}.post_attention_norm.weight"), e);
-    let recurrent = (il + 1) % FULL_ATTENTION_INTERVAL != 0;
+    let recurrent = !(il + 1).is_multiple_of(FULL_ATTENTION_INTERVAL);
     match d.ssm {
         Some(s) if recurrent => {
             let key_dim = s.d_state * s.n_group;
