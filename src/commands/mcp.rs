@@ -35,21 +35,23 @@ pub fn run(args: &McpArgs, config: &Config, out: &mut dyn Write) -> Result<(), C
         )?;
         return Ok(());
     }
-    if status.is_empty() {
-        writeln!(
-            out,
-            "no MCP servers configured; add [mcp.servers.NAME] to {} (see the README's MCP section)",
-            config.dirs.config.join("config.toml").display()
-        )?;
-        return Ok(());
-    }
-    for server in &status {
-        write_server(server, out)?;
-    }
+    write!(out, "{}", describe(&status, config))?;
     Ok(())
 }
 
-fn write_server(server: &ServerStatus, out: &mut dyn Write) -> std::io::Result<()> {
+/// The servers as text: a line with each one's state, where it is and how its calls are
+/// judged, and its tools (`lode mcp list`, and `/mcp` in the session).
+pub fn describe(status: &[ServerStatus], config: &Config) -> String {
+    if status.is_empty() {
+        return format!(
+            "no MCP servers configured; add [mcp.servers.NAME] to {} (see the README's MCP section)\n",
+            config.dirs.config.join("config.toml").display()
+        );
+    }
+    status.iter().map(server_text).collect()
+}
+
+fn server_text(server: &ServerStatus) -> String {
     let state = match &server.state {
         ServerState::Ready => "ready".to_string(),
         ServerState::Starting => "starting".to_string(),
@@ -64,15 +66,16 @@ fn write_server(server: &ServerStatus, out: &mut dyn Write) -> std::io::Result<(
     } else {
         "each call needs approval like shell"
     };
-    writeln!(out, "{}  {state}", server.name)?;
-    writeln!(out, "  {}  ({origin}; {approval})", server.endpoint)?;
+    let mut text = format!(
+        "{}  {state}\n  {}  ({origin}; {approval})\n",
+        server.name, server.endpoint
+    );
     if !server.tools.is_empty() {
-        writeln!(
-            out,
-            "  {} tools: {}",
+        text.push_str(&format!(
+            "  {} tools: {}\n",
             server.tools.len(),
             server.tools.join(", ")
-        )?;
+        ));
     }
-    Ok(())
+    text
 }

@@ -24,6 +24,8 @@ pub struct Scope<'a> {
     pub store: &'a SessionStore,
     /// The id of this session's file, once something was saved.
     pub session: Option<&'a str>,
+    /// The MCP servers, when any is configured.
+    pub mcp: Option<&'a crate::tools::mcp::McpHub>,
 }
 
 /// What the session does next for a slash command.
@@ -90,6 +92,11 @@ pub fn run(scope: Scope<'_>, command: Slash) -> Request {
             Err(e) => app.set_banner(NoticeKind::Error, e),
         },
         Slash::Init => return propose_init(app, scope.config, scope.root),
+        Slash::Mcp => {
+            let status = scope.mcp.map(|hub| hub.status()).unwrap_or_default();
+            let text = crate::commands::mcp::describe(&status, scope.config);
+            info(app, text);
+        }
         Slash::Export(path) => export(app, scope.store, scope.cwd, scope.session, path.as_deref()),
         // The app sends a custom command's prompt as a message; it never comes here.
         Slash::Custom { .. } => {}

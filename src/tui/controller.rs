@@ -453,6 +453,7 @@ impl Controller {
             cwd: &self.options.cwd,
             store: &self.store,
             session: self.writer.as_ref().map(|w| w.id()),
+            mcp: self.mcp.as_deref(),
         };
         match actions::run(scope, command) {
             Request::Nothing => {}

@@ -24,6 +24,8 @@ pub enum Slash {
     Export(Option<String>),
     /// `/init` drafts an AGENTS.md for the repository and proposes it as a diff.
     Init,
+    /// The MCP servers: their state and tools.
+    Mcp,
     Quit,
     /// A custom command with everything typed after its name.
     Custom {
@@ -35,7 +37,7 @@ pub enum Slash {
 /// Every built-in name and alias; a custom command may not take one.
 pub const RESERVED: &[&str] = &[
     "help", "?", "model", "models", "route", "undo", "diff", "clear", "new", "compact", "resume",
-    "stats", "trust", "export", "init", "quit", "exit", "q",
+    "stats", "trust", "export", "init", "mcp", "quit", "exit", "q",
 ];
 
 /// Every command with its one-line description, in the order `/help` and the completion
@@ -71,6 +73,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "init",
         "draft an AGENTS.md for this repository, shown as a diff to approve",
     ),
+    (
+        "mcp",
+        "the MCP servers: their state and the tools they offer",
+    ),
     ("quit", "leave lode (also Ctrl-C twice)"),
 ];
 
@@ -99,6 +105,7 @@ pub fn parse(input: &str, custom: &CustomCommands) -> Option<Result<Slash, Strin
         "resume" => Slash::Resume(arg),
         "stats" => Slash::Stats,
         "trust" => Slash::Trust,
+        "mcp" => Slash::Mcp,
         "export" => Slash::Export(arg),
         "init" => Slash::Init,
         "quit" | "exit" | "q" => Slash::Quit,

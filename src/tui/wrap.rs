@@ -3,11 +3,14 @@
 //! laying out the whole transcript (ratatui's own wrapping cannot report heights).
 
 use ratatui::text::{Line, Span};
-use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+use unicode_width::UnicodeWidthChar;
 
-/// Display width of `s` in terminal cells.
+/// Display width of `s` in terminal cells: the sum of its characters' widths. Wrapping and
+/// the input's cursor measure character by character, so a line's width must be the same
+/// sum; `UnicodeWidthStr` would count an emoji presentation sequence (`*` + U+FE0F) as 2
+/// where its characters count 1, and a wrapped line could then measure wider than its row.
 pub fn width(s: &str) -> usize {
-    UnicodeWidthStr::width(s)
+    s.chars().map(|c| c.width().unwrap_or(0)).sum()
 }
 
 /// Display width of a styled line.
