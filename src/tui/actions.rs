@@ -94,8 +94,9 @@ pub fn run(scope: Scope<'_>, command: Slash) -> Request {
         Slash::Init => return propose_init(app, scope.config, scope.root),
         Slash::Mcp => {
             let status = scope.mcp.map(|hub| hub.status()).unwrap_or_default();
+            // As `lode mcp list` prints it, line for line.
             let text = crate::commands::mcp::describe(&status, scope.config);
-            info(app, text);
+            info(app, format!("```text\n{}```", text));
         }
         Slash::Export(path) => export(app, scope.store, scope.cwd, scope.session, path.as_deref()),
         // The app sends a custom command's prompt as a message; it never comes here.

@@ -18,11 +18,12 @@ use crate::tools::{Refreshed, Tool, ToolSource, ToolSourceFuture};
 
 /// The configured servers and their sessions.
 pub struct McpHub {
-    servers: Vec<Server>,
-    /// The connecting in progress, until someone waits for it.
-    starting: tokio::sync::Mutex<Option<tokio::task::JoinHandle<Vec<Live>>>>,
+    servers: Vec<Arc<Server>>,
+    /// The connecting in progress (each task records its server's state as it ends), until
+    /// someone waits for it.
+    starting: tokio::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// Failures not yet reported to the agent.
-    unreported: Mutex<Vec<String>>,
+    unreported: Arc<Mutex<Vec<String>>>,
 }
 
 struct Server {
@@ -69,45 +70,50 @@ impl McpHub {
     /// A server that fails is kept with its reason; the others work.
     pub fn launch(mut specs: Vec<McpServerSpec>, root: &Path) -> Arc<Self> {
         specs.sort_by(|a, b| a.name.cmp(&b.name));
-        let root: PathBuf = root.to_path_buf();
-        let to_open = specs.clone();
-        let starting = (!specs.is_empty()).then(|| {
-            tokio::spawn(async move {
-                futures_util::future::join_all(to_open.iter().map(|spec| open(spec, &root))).await
-            })
-        });
-        Arc::new(Self {
-            servers: specs
-                .into_iter()
-                .map(|spec| Server {
+        let servers: Vec<Arc<Server>> = specs
+            .into_iter()
+            .map(|spec| {
+                Arc::new(Server {
                     spec,
                     live: Mutex::new(Live::Starting),
                 })
-                .collect(),
+            })
+            .collect();
+        let unreported = Arc::new(Mutex::new(Vec::new()));
+        let starting = servers
+            .iter()
+            .map(|server| {
+                let (server, unreported) = (server.clone(), unreported.clone());
+                let root: PathBuf = root.to_path_buf();
+                tokio::spawn(async move {
+                    let live = open(&server.spec, &root).await;
+                    if let Live::Down(reason) = &live {
+                        lock(&unreported).push(format!(
+                            "MCP server `{}` is unavailable: {reason}",
+                            server.spec.name
+                        ));
+                    }
+                    *lock(&server.live) = live;
+                })
+            })
+            .collect();
+        Arc::new(Self {
+            servers,
             starting: tokio::sync::Mutex::new(starting),
-            unreported: Mutex::new(Vec::new()),
+            unreported,
         })
     }
 
     /// Waits until every server has connected or failed; whether this call saw them finish.
     pub async fn settle(&self) -> bool {
-        let Some(handle) = self.starting.lock().await.take() else {
+        let handles = std::mem::take(&mut *self.starting.lock().await);
+        if handles.is_empty() {
             return false;
-        };
-        let opened = match handle.await {
-            Ok(opened) => opened,
-            Err(e) => (0..self.servers.len())
-                .map(|_| Live::Down(format!("connecting stopped: {e}")))
-                .collect(),
-        };
-        for (server, live) in self.servers.iter().zip(opened) {
-            if let Live::Down(reason) = &live {
-                lock(&self.unreported).push(format!(
-                    "MCP server `{}` is unavailable: {reason}",
-                    server.spec.name
-                ));
+        }
+        for (server, handle) in self.servers.iter().zip(handles) {
+            if let Err(e) = handle.await {
+                *lock(&server.live) = Live::Down(format!("connecting stopped: {e}"));
             }
-            *lock(&server.live) = live;
         }
         true
     }
