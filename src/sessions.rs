@@ -371,7 +371,7 @@ fn suffix(nanos: u128, attempt: u32) -> String {
 
 /// Gregorian (year, month, day) of a day count since 1970-01-01 — Howard Hinnant's
 /// `civil_from_days`, restricted to dates after the epoch.
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
+pub(crate) fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let z = days + 719_468;
     let era = z / 146_097;
     let doe = z - era * 146_097;
