@@ -5,4 +5,5 @@
 
 pub mod agent;
 pub mod backend;
+pub mod remote;
 pub mod routing;
