@@ -5,4 +5,5 @@ pub mod commands;
 pub mod files;
 pub mod gguf;
 pub mod hooks;
+pub mod remote;
 pub mod undo;
