@@ -271,7 +271,7 @@ fn remote_line(remote: &RemoteSummary) -> String {
     };
     let origin = match remote.origin {
         UrlOrigin::Flag => "--remote",
-        UrlOrigin::Config => "[remote] base_url",
+        UrlOrigin::Config => "[remote] base_url / LODE_REMOTE_URL",
         UrlOrigin::OfficialEnv => match remote.wire {
             crate::config::Wire::Openai => "OPENAI_BASE_URL",
             crate::config::Wire::Anthropic => "ANTHROPIC_BASE_URL",

@@ -51,11 +51,7 @@ fn home(config: &str) -> (tempfile::TempDir, PathBuf) {
 }
 
 /// `lode run --json --fallback none` with `args` and `env`; the code, the events, stderr.
-async fn run(
-    config: &str,
-    args: &[&str],
-    env: &[(&str, &str)],
-) -> (i32, Vec<Value>, String) {
+async fn run(config: &str, args: &[&str], env: &[(&str, &str)]) -> (i32, Vec<Value>, String) {
     let (home, repo) = home(config);
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     let env: Vec<(String, String)> = env
@@ -143,7 +139,11 @@ async fn the_anthropic_wire_takes_the_anthropic_base_url_convention() {
         finished(&events)["message"],
         "The capital of France is Paris."
     );
-    assert!(asked(&server, "POST", "/v1/messages"), "{:?}", server.routed());
+    assert!(
+        asked(&server, "POST", "/v1/messages"),
+        "{:?}",
+        server.routed()
+    );
     assert!(!asked(&server, "POST", "/messages"));
 }
 
@@ -216,8 +216,12 @@ async fn a_server_that_says_nothing_leaves_the_configured_length() {
         stderr.contains("context unknown (set [remote] context_length)"),
         "{stderr}"
     );
-    let (code, events, stderr) =
-        run("[remote]\ncontext_length = 6000\n", &["--remote", &url], &[]).await;
+    let (code, events, stderr) = run(
+        "[remote]\ncontext_length = 6000\n",
+        &["--remote", &url],
+        &[],
+    )
+    .await;
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(events[0]["context_length"], 6000);
 }
@@ -319,7 +323,10 @@ async fn doctor_names_where_the_remote_and_its_key_came_from() {
     let url = format!("http://{}", server.addr);
     let remote = doctor_remote(
         "",
-        &[("OPENAI_BASE_URL", url.as_str()), ("OPENAI_API_KEY", "sk-doctor-1")],
+        &[
+            ("OPENAI_BASE_URL", url.as_str()),
+            ("OPENAI_API_KEY", "sk-doctor-1"),
+        ],
     )
     .await;
     assert_eq!(

@@ -38,7 +38,8 @@ pub(crate) fn parse(input: &str, style: PathStyle) -> Result<ApiBase, String> {
     if !(lower.starts_with("http://") || lower.starts_with("https://")) {
         return Err(format!("`{trimmed}` must start with http:// or https://"));
     }
-    let url = reqwest::Url::parse(trimmed).map_err(|e| format!("`{trimmed}` is not a URL ({e})"))?;
+    let url =
+        reqwest::Url::parse(trimmed).map_err(|e| format!("`{trimmed}` is not a URL ({e})"))?;
     if url.query().is_some() || url.fragment().is_some() {
         return Err(format!(
             "`{trimmed}` has a query or fragment; give the server's address only"
@@ -160,8 +161,15 @@ mod tests {
             )
         );
         assert_eq!(
-            parse("https://open.bigmodel.cn/api/paas/v4", PathStyle::VersionInBase).unwrap(),
-            base("https://open.bigmodel.cn/api/paas/v4", "https://open.bigmodel.cn/api/paas")
+            parse(
+                "https://open.bigmodel.cn/api/paas/v4",
+                PathStyle::VersionInBase
+            )
+            .unwrap(),
+            base(
+                "https://open.bigmodel.cn/api/paas/v4",
+                "https://open.bigmodel.cn/api/paas"
+            )
         );
     }
 
@@ -176,7 +184,11 @@ mod tests {
             base("http://127.0.0.1:8080/v1", "http://127.0.0.1:8080")
         );
         assert_eq!(
-            parse("http://127.0.0.1:8080/v1/messages/", PathStyle::VersionAdded).unwrap(),
+            parse(
+                "http://127.0.0.1:8080/v1/messages/",
+                PathStyle::VersionAdded
+            )
+            .unwrap(),
             base("http://127.0.0.1:8080/v1", "http://127.0.0.1:8080")
         );
         // Without a version before it, `/models` is a prefix, not an endpoint.

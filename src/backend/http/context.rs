@@ -159,7 +159,10 @@ pub(crate) fn settle(configured: Option<u32>, discovery: Discovery) -> ContextWi
 /// of them three quick 404s.
 async fn discover(http: &Http, model: &str) -> Discovery {
     let limit = BUDGET;
-    if let Some(props) = http.ask_json(|c| c.get(http.server_url("props")), limit).await {
+    if let Some(props) = http
+        .ask_json(|c| c.get(http.server_url("props")), limit)
+        .await
+    {
         if let Some(n) = props_n_ctx(&props) {
             return found(n, ContextSource::ServerProps);
         }
@@ -172,7 +175,10 @@ async fn discover(http: &Http, model: &str) -> Discovery {
             return ollama(http, model).await;
         }
     }
-    if let Some(version) = http.ask_json(|c| c.get(http.server_url("version")), limit).await {
+    if let Some(version) = http
+        .ask_json(|c| c.get(http.server_url("version")), limit)
+        .await
+    {
         if version.get("version").is_some_and(Value::is_string) {
             if let Some(list) = http.ask_json(|c| c.get(http.url("models")), limit).await {
                 if let Some(n) = max_model_len(&list, model) {
@@ -195,14 +201,20 @@ fn found(tokens: u32, source: ContextSource) -> Discovery {
 /// `OLLAMA_CONTEXT_LENGTH`, which no endpoint reports until the model is loaded; its
 /// OpenAI-compatible endpoint ignores a `num_ctx` sent with the request.
 async fn ollama(http: &Http, model: &str) -> Discovery {
-    if let Some(ps) = http.ask_json(|c| c.get(http.server_url("api/ps")), BUDGET).await {
+    if let Some(ps) = http
+        .ask_json(|c| c.get(http.server_url("api/ps")), BUDGET)
+        .await
+    {
         if let Some(n) = ollama_loaded_context(&ps, model) {
             return found(n, ContextSource::OllamaPs);
         }
     }
     let show = http
         .ask_json(
-            |c| c.post(http.server_url("api/show")).json(&json!({"model": model})),
+            |c| {
+                c.post(http.server_url("api/show"))
+                    .json(&json!({"model": model}))
+            },
             BUDGET,
         )
         .await;
@@ -236,8 +248,8 @@ pub(crate) fn props_n_ctx(props: &Value) -> Option<u32> {
 }
 
 /// vLLM's `max_model_len` for `model` in a model list, or for the only model listed.
-/// llama-server's `meta.n_ctx_train` is the length the model was trained for, not the
-/// server's `-c`, so it is not read.
+/// llama-server's list (reached only when its `/props` said nothing) is not read: its
+/// `meta.n_ctx_train` is the length the model was trained for, not the server's `-c`.
 pub(crate) fn max_model_len(list: &Value, model: &str) -> Option<u32> {
     let models = list.get("data")?.as_array()?;
     let entry = models

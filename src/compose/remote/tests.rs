@@ -24,7 +24,10 @@ fn setup(toml: &str, vars: &[(&str, &str)]) -> (tempfile::TempDir, Config, FakeE
         ("LODE_CACHE_DIR", "cache"),
         ("LODE_DATA_DIR", "data"),
     ] {
-        env.insert(name.to_string(), root.path().join(dir).display().to_string());
+        env.insert(
+            name.to_string(),
+            root.path().join(dir).display().to_string(),
+        );
     }
     for (name, value) in vars {
         env.insert((*name).to_string(), (*value).to_string());
@@ -74,7 +77,10 @@ fn lodes_own_settings_rank_above_the_official_variables() {
         ("OPENAI_BASE_URL", "http://from-openai-var.example/v1"),
         ("LODE_REMOTE_URL", "http://from-lode-var.example/v1"),
     ];
-    let (_root, config, env) = setup("[remote]\nbase_url = \"http://from-file.example/v1\"\n", &vars);
+    let (_root, config, env) = setup(
+        "[remote]\nbase_url = \"http://from-file.example/v1\"\n",
+        &vars,
+    );
     let got = endpoint(&flags(), &config, &env).unwrap().unwrap();
     assert_eq!(
         (got.base_url.as_str(), got.origin),
@@ -128,7 +134,10 @@ fn the_official_key_goes_with_the_official_base_url_and_the_official_host() {
 
 #[test]
 fn the_official_key_is_not_sent_to_another_server() {
-    let vars = [("OPENAI_API_KEY", "sk-openai"), ("ANTHROPIC_API_KEY", "sk-ant")];
+    let vars = [
+        ("OPENAI_API_KEY", "sk-openai"),
+        ("ANTHROPIC_API_KEY", "sk-ant"),
+    ];
     let (_root, config, env) = setup("", &vars);
     for url in [
         "http://192.168.1.20:8080/v1",
@@ -149,7 +158,10 @@ fn the_official_key_is_not_sent_to_another_server() {
         remote: Some("https://api.openai.com/v1".into()),
         ..BackendFlags::default()
     };
-    assert_eq!(endpoint(&flag, &config, &env).unwrap().unwrap().api_key, None);
+    assert_eq!(
+        endpoint(&flag, &config, &env).unwrap().unwrap().api_key,
+        None
+    );
 }
 
 #[test]
@@ -171,7 +183,13 @@ fn api_key_env_wins_and_must_be_set() {
 
 #[test]
 fn the_endpoint_never_prints_its_key() {
-    let (_root, config, env) = setup("", &[("OPENAI_BASE_URL", "http://g.example/v1"), ("OPENAI_API_KEY", "sk-secret-123")]);
+    let (_root, config, env) = setup(
+        "",
+        &[
+            ("OPENAI_BASE_URL", "http://g.example/v1"),
+            ("OPENAI_API_KEY", "sk-secret-123"),
+        ],
+    );
     let got = endpoint(&flags(), &config, &env).unwrap().unwrap();
     assert!(!format!("{got:?}").contains("sk-secret-123"), "{got:?}");
 }

@@ -46,7 +46,15 @@ async fn the_official_keys_are_not_sent_to_a_server_named_on_the_command_line() 
                 lode(home.path())
                     .env("OPENAI_API_KEY", "sk-openai-attack")
                     .env("ANTHROPIC_API_KEY", "sk-ant-attack")
-                    .args(["run", "--fallback", "none", "--remote", &url, "--wire", &wire])
+                    .args([
+                        "run",
+                        "--fallback",
+                        "none",
+                        "--remote",
+                        &url,
+                        "--wire",
+                        &wire,
+                    ])
                     .arg("What is the capital of France?"),
             )
         })
@@ -88,6 +96,9 @@ async fn a_trusted_repositorys_server_gets_no_official_key_either() {
     .await
     .unwrap();
     assert_eq!(code, 0, "{stderr}");
-    assert!(!server.routed().is_empty(), "the trusted server was not used");
+    assert!(
+        !server.routed().is_empty(),
+        "the trusted server was not used"
+    );
     assert_eq!(credentials(&server.routed()), Vec::<String>::new());
 }

@@ -48,7 +48,10 @@ fn vllm_lists_max_model_len_per_model() {
         {"id": "lora-a", "object": "model", "owned_by": "vllm", "max_model_len": 16384}
     ]});
     assert_eq!(max_model_len(&list, "lora-a"), Some(16384));
-    assert_eq!(max_model_len(&list, "Qwen/Qwen2.5-7B-Instruct"), Some(32768));
+    assert_eq!(
+        max_model_len(&list, "Qwen/Qwen2.5-7B-Instruct"),
+        Some(32768)
+    );
     // An unknown name among several is not guessed.
     assert_eq!(max_model_len(&list, "other"), None);
     let one = json!({"data": [{"id": "m", "max_model_len": 8192}]});
@@ -94,8 +97,7 @@ fn a_configured_length_wins_unless_the_server_holds_less() {
             tokens: Some(8192),
             source: ContextSource::ServerProps,
             note: Some(
-                "[remote] context_length = 32768 is more than the server's 8192; using 8192"
-                    .into()
+                "[remote] context_length = 32768 is more than the server's 8192; using 8192".into()
             )
         }
     );
