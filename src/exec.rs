@@ -309,6 +309,7 @@ fn header(session: &str, resumed: bool, backend: &dyn ModelBackend) -> String {
         "resumed": resumed,
         "backend": backend.kind(),
         "model": backend.model_name(),
+        "context_length": backend.context_length(),
     })
     .to_string()
 }

@@ -253,6 +253,10 @@ impl ModelBackend for FallbackBackend {
         self.current().turn_mode()
     }
 
+    fn context_note(&self) -> Option<String> {
+        self.current().context_note()
+    }
+
     /// The smaller of the two, once the fallback is open: the conversation must fit either.
     fn context_length(&self) -> Option<u32> {
         let fallback = self.lock().fallback.clone();

@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
+mod base_url;
 mod client;
+pub(crate) mod context;
+pub(crate) use base_url::PathStyle;
 pub(crate) use client::{Http, Wire};
 
 use serde_json::Value;

@@ -5,6 +5,7 @@
 pub mod anthropic;
 pub mod fallback;
 pub(crate) mod http;
+pub use http::context::{ContextSource, ContextWindow};
 pub mod openai;
 pub mod sse;
 
@@ -208,6 +209,11 @@ pub trait ModelBackend: Send + Sync {
     fn context_length(&self) -> Option<u32>;
     /// How the model's turns are constrained, for the user (local models: held or free).
     fn turn_mode(&self) -> Option<String> {
+        None
+    }
+    /// How large the context is and where that figure came from, for the user (remotes:
+    /// `8192 tokens (server /props)`).
+    fn context_note(&self) -> Option<String> {
         None
     }
     /// Runs one turn, streaming visible text to `events`.

@@ -277,8 +277,9 @@ pub struct BackendArgs {
     /// CPU threads for the local engine.
     #[arg(short, long, value_name = "N")]
     pub threads: Option<u32>,
-    /// A remote server to use first, e.g. http://10.0.0.5:8080/v1 (default: `[remote]
-    /// base_url`); the local model takes over while it is down.
+    /// A remote server to use first, e.g. http://10.0.0.5:8080 (with or without /v1; default:
+    /// `[remote] base_url`, then OPENAI_BASE_URL / ANTHROPIC_BASE_URL for the wire); the local
+    /// model takes over while it is down.
     #[arg(long, value_name = "URL")]
     pub remote: Option<String>,
     /// The remote's protocol: openai (OpenAI-compatible) or anthropic (Messages API).

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::commands::CommandError;
+use crate::compose::backend::BackendFlags;
+use crate::compose::remote::{self, RemoteSummary, UrlOrigin};
 use crate::compose::routing::{available_memory, gib, memory_shortfall};
 use crate::config::Config;
 use crate::engine::llama::{self, Device};
@@ -29,6 +31,10 @@ pub struct Report {
     pub config: Config,
     pub cache_bytes: u64,
     pub router: RouterStatus,
+    /// The remote server, when one is named, with the context length it reports.
+    pub remote: Option<RemoteSummary>,
+    /// Why the named remote could not be set up (a bad URL, an unset key variable).
+    pub remote_error: Option<String>,
 }
 
 /// How requests will be routed, and whether the small model can be used.
@@ -124,6 +130,10 @@ pub fn report(config: &Config) -> Result<Report, CommandError> {
         features.push("vulkan");
     }
     let cache = crate::engine::cache::DiskCache::new(&config.dirs.cache, u64::MAX);
+    let (remote, remote_error) = match remote::summary(&BackendFlags::default(), config) {
+        Ok(summary) => (summary, None),
+        Err(e) => (None, Some(e.to_string())),
+    };
     Ok(Report {
         version: env!("CARGO_PKG_VERSION"),
         features,
@@ -138,6 +148,8 @@ pub fn report(config: &Config) -> Result<Report, CommandError> {
         cache_bytes: cache.size_bytes(),
         config: config.clone(),
         router: router_status(config),
+        remote,
+        remote_error,
     })
 }
 
@@ -213,6 +225,12 @@ pub fn run(json: bool, config: &Config, out: &mut dyn Write) -> Result<(), Comma
         )?,
         None => writeln!(out, "router       {mode}; {}", r.router.note)?,
     }
+    if let Some(remote) = &r.remote {
+        writeln!(out, "remote       {}", remote_line(remote))?;
+    }
+    if let Some(error) = &r.remote_error {
+        writeln!(out, "remote       {error}")?;
+    }
     if r.config.sources.is_empty() {
         writeln!(out, "config files (none)")?;
     }
@@ -243,6 +261,36 @@ pub fn run(json: bool, config: &Config, out: &mut dyn Write) -> Result<(), Comma
         }
     )?;
     Ok(())
+}
+
+/// `http://h:8080/v1 (openai, from --remote), model m, key from OPENAI_API_KEY: context …`.
+fn remote_line(remote: &RemoteSummary) -> String {
+    let wire = match remote.wire {
+        crate::config::Wire::Openai => "openai",
+        crate::config::Wire::Anthropic => "anthropic",
+    };
+    let origin = match remote.origin {
+        UrlOrigin::Flag => "--remote",
+        UrlOrigin::Config => "[remote] base_url / LODE_REMOTE_URL",
+        UrlOrigin::OfficialEnv => match remote.wire {
+            crate::config::Wire::Openai => "OPENAI_BASE_URL",
+            crate::config::Wire::Anthropic => "ANTHROPIC_BASE_URL",
+        },
+    };
+    let model = if remote.model.is_empty() {
+        "no model named".to_string()
+    } else {
+        format!("model {}", remote.model)
+    };
+    let key = match &remote.key_from {
+        Some(var) => format!("key from {var}"),
+        None => "no key".to_string(),
+    };
+    format!(
+        "{} ({wire}, from {origin}), {model}, {key}: context {}",
+        remote.base_url,
+        remote.context.describe()
+    )
 }
 
 fn yes_no(b: bool) -> &'static str {

@@ -74,6 +74,16 @@ pub fn coding_agent(
         .map(|mode| format!("{}: {mode}", backend.model_name()))
         .into_iter()
         .collect();
+    // A remote's context decides when the conversation is compacted; say where it came from.
+    notices.extend(backend.context_note().map(|note| {
+        let name = backend.model_name();
+        let name = if name.is_empty() {
+            backend.kind().to_string()
+        } else {
+            name
+        };
+        format!("{name}: context {note}")
+    }));
     notices.extend(ctx.confine.notice());
     let options = AgentOptions {
         mode: setup.mode,

@@ -5,13 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::backend::anthropic::{AnthropicBackend, AnthropicConfig};
 use crate::backend::fallback::{FallbackBackend, FallbackPolicy, Opener};
 use crate::backend::local::LocalBackend;
-use crate::backend::openai::{OpenAiBackend, OpenAiConfig};
 use crate::backend::scripted::{ScriptError, ScriptedBackend};
 use crate::backend::ModelBackend;
-use crate::config::{BackendChoice, Config, FallbackChoice, Wire};
+use crate::config::{BackendChoice, Config, FallbackChoice};
 use crate::engine::options::ProgressFn;
 use crate::engine::{ContextOptions, Engine, EngineConfig, LoadOptions};
 
@@ -42,7 +40,7 @@ pub struct BackendFlags {
     /// `--remote URL`: the remote server, first in line.
     pub remote: Option<String>,
     /// `--wire`: the remote's protocol.
-    pub wire: Option<Wire>,
+    pub wire: Option<crate::config::Wire>,
     /// `--fallback`: who takes over when the remote is down.
     pub fallback: Option<FallbackChoice>,
     /// `--offline`: nothing goes over the network.
@@ -73,7 +71,7 @@ pub fn open(
         BackendChoice::Scripted(path) => open_scripted(&path),
         BackendChoice::Local => open_local(flags, config, progress),
         BackendChoice::Openai => {
-            let primary = open_remote(flags, config)?;
+            let primary = super::remote::open(flags, config)?;
             let fallback = flags
                 .fallback
                 .clone()
@@ -164,58 +162,6 @@ fn open_scripted(path: &Path) -> Result<Arc<dyn ModelBackend>, OpenError> {
             ScriptError::Parse { .. } => OpenError::Config(e.to_string()),
             ScriptError::Read { .. } => OpenError::NoModel(e.to_string()),
         })
-}
-
-/// The remote server, speaking `--wire` / `[remote] wire`.
-fn open_remote(flags: &BackendFlags, config: &Config) -> Result<Arc<dyn ModelBackend>, OpenError> {
-    let base_url = flags
-        .remote
-        .clone()
-        .or_else(|| config.remote.base_url.clone())
-        .ok_or_else(|| {
-            OpenError::NoModel(
-                "no remote server configured: set [remote] base_url in config (or LODE_REMOTE_URL, or --remote URL), e.g. http://127.0.0.1:8080/v1".to_string(),
-            )
-        })?;
-    let api_key = match &config.remote.api_key_env {
-        Some(var) => Some(std::env::var(var).map_err(|_| {
-            OpenError::Config(format!(
-                "[remote] api_key_env names `{var}`, but that environment variable is not set"
-            ))
-        })?),
-        None => None,
-    };
-    let model = flags
-        .model
-        .clone()
-        .or_else(|| config.model.clone())
-        .or_else(|| config.remote.model.clone())
-        .unwrap_or_default();
-    let wire = flags.wire.unwrap_or(config.remote.wire);
-    let backend: Arc<dyn ModelBackend> = match wire {
-        Wire::Openai => Arc::new(
-            OpenAiBackend::new(OpenAiConfig {
-                base_url,
-                model,
-                api_key,
-                timeout_s: config.remote.timeout_s,
-                context_length: config.remote.context_length,
-            })
-            .map_err(|e| OpenError::Config(e.to_string()))?,
-        ),
-        Wire::Anthropic => Arc::new(
-            AnthropicBackend::new(AnthropicConfig {
-                base_url,
-                model,
-                api_key,
-                timeout_s: config.remote.timeout_s,
-                max_tokens_default: 8192,
-                context_length: config.remote.context_length,
-            })
-            .map_err(|e| OpenError::Config(e.to_string()))?,
-        ),
-    };
-    Ok(backend)
 }
 
 /// The in-process engine with `--model` / `LODE_MODEL` / `[models.large]`.

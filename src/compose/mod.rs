@@ -6,4 +6,5 @@
 pub mod agent;
 pub mod backend;
 pub mod commands;
+pub mod remote;
 pub mod routing;

@@ -90,6 +90,11 @@ pub fn lode(home: &Path) -> Command {
         .env("LODE_DATA_DIR", home.join("data"))
         .env("LODE_THREADS", "1")
         .env_remove("LODE_MODEL")
+        // The official clients' variables would point lode at a real server.
+        .env_remove("OPENAI_BASE_URL")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("ANTHROPIC_BASE_URL")
+        .env_remove("ANTHROPIC_API_KEY")
         .current_dir(home);
     cmd
 }

@@ -24,6 +24,7 @@ pub mod ngram;
 pub mod openai;
 pub mod protocol;
 pub mod real_models;
+pub mod remote_context;
 pub mod review;
 pub mod router_classify;
 pub mod router_cmd;

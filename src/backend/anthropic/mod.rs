@@ -18,7 +18,8 @@ use tokio::sync::mpsc::UnboundedSender;
 use self::stream::{Flow, Turn};
 use super::sse::SseParser;
 use super::{BackendError, BackendFuture, ChatRequest, Completion, ModelBackend, ModelEvent};
-use crate::backend::http::{error_chain, Http, Wire};
+use crate::backend::http::context::{self, ContextWindow};
+use crate::backend::http::{error_chain, Http, PathStyle, Wire};
 use crate::cancel::CancelFlag;
 
 /// The API version lode's requests and event parsing are written against.
@@ -33,6 +34,7 @@ fn wire() -> Wire {
         stall_hint: "the stream stalled (the API may be overloaded; raise [remote] timeout_s \
                      if answers start slowly)",
         request_id_header: Some("request-id"),
+        path_style: PathStyle::VersionAdded,
         model_list: "a model list",
     }
 }
@@ -51,7 +53,8 @@ pub struct AnthropicConfig {
     pub timeout_s: u64,
     /// `max_tokens` for a request that sets none; the API requires a value.
     pub max_tokens_default: u32,
-    /// The model's context window, when the user configured it.
+    /// `[remote] context_length`: the context window the user configured, which the server's
+    /// own figure may cap (see [`AnthropicBackend::discover_context`]).
     pub context_length: Option<u32>,
 }
 
@@ -73,6 +76,7 @@ impl fmt::Debug for AnthropicConfig {
 pub struct AnthropicBackend {
     config: AnthropicConfig,
     http: Http,
+    window: ContextWindow,
 }
 
 impl AnthropicBackend {
@@ -86,7 +90,28 @@ impl AnthropicBackend {
         )?;
         config.base_url = http.base_url().to_owned();
         config.api_key = http.api_key().map(str::to_owned);
-        Ok(Self { config, http })
+        let window = ContextWindow::configured(config.context_length);
+        Ok(Self {
+            config,
+            http,
+            window,
+        })
+    }
+
+    /// Asks the server how large its context is (at most [`context::BUDGET`]), settled
+    /// against the configured length; nothing changes until [`Self::set_context_window`].
+    pub async fn discover_context(&self) -> ContextWindow {
+        context::window(&self.http, &self.config.model, self.config.context_length).await
+    }
+
+    /// The context length in use and where it came from.
+    pub fn context_window(&self) -> &ContextWindow {
+        &self.window
+    }
+
+    /// The context length the backend reports from now on.
+    pub fn set_context_window(&mut self, window: ContextWindow) {
+        self.window = window;
     }
 
     pub fn config(&self) -> &AnthropicConfig {
@@ -167,7 +192,11 @@ impl ModelBackend for AnthropicBackend {
     }
 
     fn context_length(&self) -> Option<u32> {
-        self.config.context_length
+        self.window.tokens
+    }
+
+    fn context_note(&self) -> Option<String> {
+        Some(self.window.describe())
     }
 
     fn complete<'a>(

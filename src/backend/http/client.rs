@@ -8,12 +8,15 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::base_url::{self, ApiBase, PathStyle};
 use super::{error_chain, error_message, is_loopback, quote, transport_error};
 use crate::backend::BackendError;
 use crate::cancel::CancelFlag;
 
 /// Error bodies beyond this are cut: the first lines say what went wrong.
 const MAX_ERROR_BODY: usize = 64 * 1024;
+/// A discovery answer beyond this is not the small JSON document it should be.
+const MAX_INFO_BODY: usize = 1024 * 1024;
 
 /// What one wire does its own way.
 pub(crate) struct Wire {
@@ -29,12 +32,15 @@ pub(crate) struct Wire {
     pub request_id_header: Option<&'static str>,
     /// What `probe` expects `GET models` to answer, for its error.
     pub model_list: &'static str,
+    /// What a base URL without a version at its end means, as this wire's official client
+    /// reads it.
+    pub path_style: PathStyle,
 }
 
 /// A client for one server.
 pub(crate) struct Http {
     client: reqwest::Client,
-    base_url: String,
+    base: ApiBase,
     api_key: Option<String>,
     timeout: Duration,
     wire: Wire,
@@ -48,18 +54,15 @@ impl Http {
         timeout_s: u64,
         wire: Wire,
     ) -> Result<Self, BackendError> {
-        let base = base_url.trim_end_matches('/').to_owned();
-        let url = reqwest::Url::parse(&base).map_err(|e| {
+        let base = base_url::parse(base_url, wire.path_style).map_err(|reason| {
             BackendError::Unavailable(format!(
-                "remote base_url `{base}` is not a URL ({e}); write it like {}",
+                "remote base_url {reason}; write it like {}",
                 wire.example_url
             ))
         })?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(BackendError::Unavailable(format!(
-                "remote base_url `{base}` must start with http:// or https://"
-            )));
-        }
+        let url = reqwest::Url::parse(&base.api).map_err(|e| {
+            BackendError::Unavailable(format!("remote base_url `{}`: {e}", base.api))
+        })?;
         // reqwest is built without a default crypto provider so that aws-lc-rs (a long C
         // build) stays out; `ring` must then be the process default before any client is
         // built. An error only means a provider is already installed.
@@ -74,13 +77,14 @@ impl Http {
         }
         let client = builder.build().map_err(|e| {
             BackendError::Unavailable(format!(
-                "cannot set up an HTTP client for {base}: {}",
+                "cannot set up an HTTP client for {}: {}",
+                base.api,
                 error_chain(&e)
             ))
         })?;
         Ok(Self {
             client,
-            base_url: base,
+            base,
             api_key: api_key.filter(|k| !k.trim().is_empty()),
             timeout,
             wire,
@@ -89,7 +93,12 @@ impl Http {
 
     /// The API root, without a trailing slash.
     pub fn base_url(&self) -> &str {
-        &self.base_url
+        &self.base.api
+    }
+
+    /// `path` on the server's own root, outside the versioned API (`/props`, `/api/show`).
+    pub fn server_url(&self, path: &str) -> String {
+        format!("{}/{path}", self.base.server)
     }
 
     /// The key in use (`None` when none, or a blank one, was given).
@@ -98,7 +107,7 @@ impl Http {
     }
 
     pub fn url(&self, endpoint: &str) -> String {
-        format!("{}/{endpoint}", self.base_url)
+        format!("{}/{endpoint}", self.base.api)
     }
 
     /// Sends a request built by `build` on the client, and waits for its status. Silence,
@@ -125,6 +134,37 @@ impl Http {
             .await?
             .map_err(|e| transport_error(&e, url))?;
         self.check_status(response, url, cancel, not_found).await
+    }
+
+    /// A request that informs rather than works: sent with the wire's headers and key, given
+    /// at most `limit`, and answered with the JSON of a success, or `None` for anything else
+    /// (no server, an error status, a body that is not JSON). Callers fall back on `None`.
+    pub async fn ask_json(
+        &self,
+        build: impl FnOnce(&reqwest::Client) -> reqwest::RequestBuilder,
+        limit: Duration,
+    ) -> Option<Value> {
+        let mut request = build(&self.client).timeout(limit);
+        for (name, value) in self.wire.headers {
+            request = request.header(*name, *value);
+        }
+        request = match (&self.api_key, self.wire.key_header) {
+            (Some(key), None) => request.bearer_auth(key),
+            (Some(key), Some(header)) => request.header(header, key),
+            (None, _) => request,
+        };
+        let mut response = request.send().await.ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.ok()? {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_INFO_BODY {
+                return None;
+            }
+        }
+        serde_json::from_slice(&body).ok()
     }
 
     /// Asks `GET {base_url}/models` whether the server is up, speaks the API and takes the

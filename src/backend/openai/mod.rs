@@ -17,7 +17,8 @@ use tokio::sync::mpsc::UnboundedSender;
 use self::stream::{Flow, Turn};
 use super::sse::SseParser;
 use super::{BackendError, BackendFuture, ChatRequest, Completion, ModelBackend, ModelEvent};
-use crate::backend::http::{error_chain, Http, Wire};
+use crate::backend::http::context::{self, ContextWindow};
+use crate::backend::http::{error_chain, Http, PathStyle, Wire};
 use crate::cancel::CancelFlag;
 
 /// How an OpenAI-compatible server differs from others over HTTP.
@@ -29,6 +30,7 @@ fn wire() -> Wire {
         stall_hint: "the server may be overloaded or still processing the prompt (raise \
                      [remote] timeout_s if it is slow)",
         request_id_header: None,
+        path_style: PathStyle::VersionInBase,
         model_list: "an OpenAI model list",
     }
 }
@@ -46,7 +48,8 @@ pub struct OpenAiConfig {
     /// processing on a slow server) and between streamed chunks. A long answer that keeps
     /// streaming is never cut.
     pub timeout_s: u64,
-    /// The server's context window, when the user configured it.
+    /// `[remote] context_length`: the context window the user configured, which the server's
+    /// own figure may cap (see [`OpenAiBackend::discover_context`]).
     pub context_length: Option<u32>,
 }
 
@@ -67,6 +70,7 @@ impl fmt::Debug for OpenAiConfig {
 pub struct OpenAiBackend {
     config: OpenAiConfig,
     http: Http,
+    window: ContextWindow,
 }
 
 impl OpenAiBackend {
@@ -80,7 +84,28 @@ impl OpenAiBackend {
         )?;
         config.base_url = http.base_url().to_owned();
         config.api_key = http.api_key().map(str::to_owned);
-        Ok(Self { config, http })
+        let window = ContextWindow::configured(config.context_length);
+        Ok(Self {
+            config,
+            http,
+            window,
+        })
+    }
+
+    /// Asks the server how large its context is (at most [`context::BUDGET`]), settled
+    /// against the configured length; nothing changes until [`Self::set_context_window`].
+    pub async fn discover_context(&self) -> ContextWindow {
+        context::window(&self.http, &self.config.model, self.config.context_length).await
+    }
+
+    /// The context length in use and where it came from.
+    pub fn context_window(&self) -> &ContextWindow {
+        &self.window
+    }
+
+    /// The context length the backend reports from now on.
+    pub fn set_context_window(&mut self, window: ContextWindow) {
+        self.window = window;
     }
 
     pub fn config(&self) -> &OpenAiConfig {
@@ -164,7 +189,11 @@ impl ModelBackend for OpenAiBackend {
     }
 
     fn context_length(&self) -> Option<u32> {
-        self.config.context_length
+        self.window.tokens
+    }
+
+    fn context_note(&self) -> Option<String> {
+        Some(self.window.describe())
     }
 
     fn complete<'a>(

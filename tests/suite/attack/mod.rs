@@ -6,4 +6,5 @@ pub mod custom_commands;
 pub mod files;
 pub mod gguf;
 pub mod hooks;
+pub mod remote;
 pub mod undo;

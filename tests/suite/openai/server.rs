@@ -4,6 +4,12 @@
 //! framed, where the network splits it, pauses between pieces, a connection cut mid-stream
 //! or a server that never answers. It records every request (method, path, headers, JSON
 //! body) so tests can check what lode sent, and counts clients that hung up on it.
+//!
+//! Besides the scripted replies, it can replay responses recorded from real servers
+//! (`fixtures/remote/<server>/*.http`, status line, headers and body byte for byte) for
+//! given paths ([`Server::replaying`]). Every server answers the paths lode asks at open time
+//! to learn the context length with llama-server's recorded 404, so scripted replies are
+//! left for the turns; those requests are kept apart ([`Server::routed`]).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -114,10 +120,34 @@ pub fn event(data: &str) -> Part {
     Part::Bytes(format!("data: {data}\n\n").into_bytes())
 }
 
+/// A recorded response served for one method and path.
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    /// The fixture under `fixtures/remote/`, e.g. `llama-server/GET_props.http`.
+    pub fixture: &'static str,
+}
+
+/// The paths lode asks at open time, before any turn.
+const DISCOVERY: &[(&str, &str)] = &[
+    ("GET", "/props"),
+    ("GET", "/api/version"),
+    ("GET", "/version"),
+];
+
+/// A recorded response's bytes.
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/fixtures/remote/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
 #[derive(Default)]
 struct State {
     replies: Mutex<VecDeque<Reply>>,
     requests: Mutex<Vec<Recorded>>,
+    /// (method, path, the response's bytes).
+    routes: Vec<(String, String, Vec<u8>)>,
+    routed: Mutex<Vec<Recorded>>,
     hangups: AtomicUsize,
 }
 
@@ -130,9 +160,28 @@ pub struct Server {
 impl Server {
     /// Starts on 127.0.0.1 with an OS-chosen port; replies are used in order.
     pub async fn start(replies: Vec<Reply>) -> Self {
+        Self::replaying(&[], replies).await
+    }
+
+    /// Serves `routes` from their recordings, as often as they are asked, and everything
+    /// else from `replies` in order.
+    pub async fn replaying(routes: &[Route], replies: Vec<Reply>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let state = Arc::new(State::default());
+        let not_found = fixture("llama-server/404.http");
+        let mut table: Vec<(String, String, Vec<u8>)> = routes
+            .iter()
+            .map(|r| (r.method.to_owned(), r.path.to_owned(), fixture(r.fixture)))
+            .collect();
+        for (method, path) in DISCOVERY {
+            if !table.iter().any(|(m, p, _)| m == method && p == path) {
+                table.push(((*method).to_owned(), (*path).to_owned(), not_found.clone()));
+            }
+        }
+        let state = Arc::new(State {
+            routes: table,
+            ..State::default()
+        });
         state.replies.lock().unwrap().extend(replies);
         let shared = Arc::clone(&state);
         tokio::spawn(async move {
@@ -147,8 +196,14 @@ impl Server {
         format!("http://{}/v1", self.addr)
     }
 
+    /// The requests answered by scripted replies.
     pub fn requests(&self) -> Vec<Recorded> {
         self.state.requests.lock().unwrap().clone()
+    }
+
+    /// The requests answered from recordings, the open-time 404s included.
+    pub fn routed(&self) -> Vec<Recorded> {
+        self.state.routed.lock().unwrap().clone()
     }
 
     /// Whether a client closed a connection the server was holding open, within `limit`.
@@ -168,6 +223,24 @@ async fn serve(mut socket: TcpStream, state: Arc<State>) {
     let mut pending = Vec::new();
     // Keep-alive: reqwest reuses connections, so serve requests until the client leaves.
     while let Some(request) = read_request(&mut socket, &mut pending).await {
+        let path = request.path.split('?').next().unwrap_or_default();
+        let route = state
+            .routes
+            .iter()
+            .find(|(m, p, _)| *m == request.method && p == path);
+        if let Some((_, _, bytes)) = route {
+            state.routed.lock().unwrap().push(request);
+            if socket.write_all(bytes).await.is_err() {
+                return;
+            }
+            // A recording that closed its connection closes this one too.
+            let head_end = bytes.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+            let head = String::from_utf8_lossy(&bytes[..head_end]).to_lowercase();
+            if head.contains("connection: close") {
+                return;
+            }
+            continue;
+        }
         state.requests.lock().unwrap().push(request);
         let reply = state.replies.lock().unwrap().pop_front();
         let reply = reply.unwrap_or_else(|| {
