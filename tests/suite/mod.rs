@@ -21,6 +21,7 @@ pub mod models_pull;
 pub mod mtp;
 pub mod ngram;
 pub mod openai;
+pub mod overflow;
 pub mod protocol;
 pub mod real_models;
 pub mod review;
