@@ -241,6 +241,26 @@ mod tests {
     }
 
     #[test]
+    fn the_engines_refusal_is_the_same_overflow() {
+        let error = crate::backend::BackendError::from(
+            crate::engine::EngineError::PromptTooLong {
+                prompt: 5000,
+                n_ctx: 4096,
+            },
+        );
+        match error {
+            crate::backend::BackendError::ContextOverflow(overflow) => {
+                assert_eq!(numbers_of(&overflow), (Some(5000), Some(4096), None));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            crate::backend::BackendError::from(crate::engine::EngineError::WorkerGone),
+            crate::backend::BackendError::Engine(_)
+        ));
+    }
+
+    #[test]
     fn a_plain_text_body_with_the_wording_is_an_overflow() {
         let overflow =
             from_body("prompt is too long: 3000 tokens > 2048 maximum").unwrap();
