@@ -235,10 +235,32 @@ async fn an_overflow_that_persists_ends_the_task_without_falling_back() {
     assert_eq!(finished[0]["outcome"], "not_achieved");
     let message = finished[0]["message"].as_str().unwrap();
     assert!(
-        message.starts_with("the server's context (2048 tokens) is too small for this conversation even after compacting")
+        message.starts_with("the server's context (2048 tokens) is too small for this conversation (still full after compacting: request (3018 tokens)")
             && message.contains("/clear")
             && message.contains("llama-server -c"),
         "{message}"
     );
     assert!(!events.iter().any(|e| e.to_string().contains("FALLBACK")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prompt_too_long_with_nothing_to_compact_is_not_sent_again() {
+    // The first turn: only the system message and the task, and the server counted 3018
+    // tokens against its 2048, so neither compaction nor a smaller max_tokens can help.
+    let setup = Setup::new();
+    let server = Server::start(vec![
+        Reply::recorded(OVERFLOW_CHAT),
+        Reply::recorded(ANSWER),
+    ])
+    .await;
+    let (code, events, stderr) = setup.run(server.base_url()).await;
+    assert_eq!(code, 1, "{events:#?}\n{stderr}");
+    assert_eq!(server.requests().len(), 1, "a retry that cannot fit is not sent");
+    assert!(of_type(&events, "context_full").is_empty(), "{events:#?}");
+    assert!(of_type(&events, "backend_switched").is_empty());
+    let message = of_type(&events, "finished")[0]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("the server's context (2048 tokens) is too small for this conversation (compacting frees nothing: request (3018 tokens)"),
+        "{message}"
+    );
 }

@@ -9,9 +9,14 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::{Agent, Interrupt};
 use crate::agent::budget::{self, Budget, TurnKind, TurnShape};
+use crate::agent::context;
 use crate::agent::events::{AgentCommand, AgentEvent};
 use crate::backend::overflow::Overflow;
 use crate::backend::{toolcall, BackendError, Completion, StopReason};
+
+/// Messages kept whole when compacting after an overflow: the task's last word (the user's
+/// message or the last tool result) and what led to it.
+const KEEP_ON_OVERFLOW: usize = 2;
 
 /// How one fitted turn ended.
 pub(super) enum Fitted {
@@ -51,11 +56,13 @@ impl Agent {
         self.fit.real(self.estimated_tokens())
     }
 
-    /// Elides old output until the prompt is at most `real` tokens; returns how many results
-    /// went.
-    fn compact_to(&mut self, real: u32) -> usize {
+    /// Elides old output, keeping the last `keep` messages whole, until the prompt is at
+    /// most `real` tokens; returns how many results went.
+    fn compact_to(&mut self, real: u32, keep: usize) -> usize {
         let target = self.fit.estimated(real);
-        self.compact(target)
+        // `compact` aims at 70% of what it is given.
+        let budget = target.saturating_mul(10) / 7;
+        context::compact_keeping(&mut self.messages, &self.offered, budget, keep)
     }
 
     /// This turn's `max_tokens`, compacting first when the context is nearly full.
@@ -63,13 +70,16 @@ impl Agent {
         let context = self.context_limit();
         if let Some(limit) = context {
             // Old output goes before it crowds the context, as it always has.
-            crate::agent::context::compact(&mut self.messages, &self.offered, limit);
+            context::compact(&mut self.messages, &self.offered, limit);
         }
         match budget::turn_budget(context, self.prompt_tokens(), shape) {
             Budget::Tokens(n) => n,
             Budget::CompactFirst { needed } => {
                 let limit = context.unwrap_or(u32::MAX);
-                self.compact_to(limit.saturating_sub(needed + budget::margin(limit)));
+                self.compact_to(
+                    limit.saturating_sub(needed + budget::margin(limit)),
+                    context::KEEP_RECENT,
+                );
                 match budget::turn_budget(context, self.prompt_tokens(), shape) {
                     Budget::Tokens(n) => n,
                     // Nothing more to elide: ask for the least and let the backend say.
@@ -100,7 +110,9 @@ impl Agent {
         self.fit
             .learn(overflow.context, overflow.prompt_tokens, sent);
         let Some(retry_tokens) = self.make_room(&overflow, shape, max_tokens) else {
-            return Ok(Fitted::Overflowed(self.gave_up(&overflow, "compacting frees nothing")));
+            return Ok(Fitted::Overflowed(
+                self.gave_up(&overflow, "compacting frees nothing"),
+            ));
         };
         match self
             .model_turn(commands, turn, last_turn, retry_tokens)
@@ -108,14 +120,11 @@ impl Agent {
         {
             Ok(completion) => Ok(self.answered(completion)),
             Err(BackendError::ContextOverflow(again)) => {
-                let limit = self.context_limit();
-                self.fit.learn(again.context, again.prompt_tokens, self.estimated_tokens());
-                let why = if limit.is_some() {
-                    "even after compacting"
-                } else {
-                    "even after compacting, and it did not say its size"
-                };
-                Ok(Fitted::Overflowed(self.gave_up(&again, why)))
+                self.fit
+                    .learn(again.context, again.prompt_tokens, self.estimated_tokens());
+                Ok(Fitted::Overflowed(
+                    self.gave_up(&again, "still full after compacting"),
+                ))
             }
             Err(other) => Ok(Fitted::Failed(other)),
         }
@@ -133,17 +142,24 @@ impl Agent {
         let limit = self.context_limit();
         let wanted = shape.wanted(limit).min(sent_max);
         let elided = match limit {
-            Some(limit) => {
-                self.compact_to(limit.saturating_sub(wanted.saturating_add(budget::margin(limit))))
-            }
+            Some(limit) => self.compact_to(
+                limit.saturating_sub(wanted.saturating_add(budget::margin(limit))),
+                KEEP_ON_OVERFLOW,
+            ),
             // No size to aim for: free half, as `/compact` does.
-            None => self.compact_to(before / 2),
+            None => self.compact_to(before / 2, KEEP_ON_OVERFLOW),
         };
         let max_tokens = match budget::turn_budget(limit, self.prompt_tokens(), shape) {
             Budget::Tokens(n) => n.min(sent_max),
             Budget::CompactFirst { needed } => needed.min(sent_max),
         };
-        if elided == 0 && max_tokens >= sent_max {
+        // With nothing elided, only a smaller `max_tokens` can help, and only when the prompt
+        // alone fits.
+        let prompt_alone_over = overflow
+            .prompt_tokens
+            .zip(limit)
+            .is_some_and(|(prompt, limit)| prompt >= limit);
+        if elided == 0 && (max_tokens >= sent_max || prompt_alone_over) {
             return None;
         }
         let after = self.prompt_tokens();
@@ -187,9 +203,9 @@ impl Agent {
     /// Why the task ends, and what the user can do.
     fn gave_up(&self, overflow: &Overflow, why: &str) -> String {
         format!(
-            "{} is too small for this conversation {why} ({overflow}); start a new conversation \
-             (/clear), compact it (/compact), narrow the task, or give the model a larger \
-             context (llama-server -c, or --ctx-size for the local model)",
+            "{} is too small for this conversation ({why}: {overflow}); start a new \
+             conversation (/clear), compact it (/compact), narrow the task, or give the model a \
+             larger context (llama-server -c, or --ctx-size for the local model)",
             self.whose_context(self.context_limit())
         )
     }
