@@ -12,6 +12,9 @@ pub const TOOL_TURN_CAP: u32 = 1024;
 /// No turn is asked to fit in less than this; when less is left, the agent compacts first.
 pub const FLOOR: u32 = 256;
 
+/// The smallest context length an answer is believed about.
+pub const MIN_CONTEXT: u32 = 4 * FLOOR;
+
 /// What a turn is expected to produce.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TurnKind {
@@ -102,7 +105,9 @@ impl Fit {
     /// Takes in what an answer said: the context, and the real size of a prompt estimated at
     /// `estimated` tokens. The estimate only ever scales up: it errs high by design.
     pub fn learn(&mut self, context: Option<u32>, real: Option<u32>, estimated: u32) {
-        if let Some(context) = context {
+        // A context too small to hold any turn is a broken (or hostile) answer: believing it
+        // would elide the whole conversation.
+        if let Some(context) = context.filter(|&n| n >= MIN_CONTEXT) {
             self.context = Some(context);
         }
         if let Some(real) = real {
@@ -224,6 +229,13 @@ mod tests {
         assert_eq!(fit.context, Some(2048));
         assert_eq!(fit.real(1000), 1500);
         assert_eq!(fit.estimated(1500), 1000);
+        let mut broken = Fit::default();
+        broken.learn(Some(0), None, 1000);
+        broken.learn(Some(MIN_CONTEXT - 1), None, 1000);
+        assert_eq!(
+            broken.context, None,
+            "a context no turn fits in is not believed"
+        );
         let mut high = Fit::default();
         high.learn(None, Some(900), 1000);
         assert_eq!((high.context, high.real(1000)), (None, 1000));

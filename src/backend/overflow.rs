@@ -114,9 +114,7 @@ fn numbers(text: &str) -> Overflow {
     if let Some(at) = text.find("maximum context length is") {
         let rest = &text[at..];
         found.context = first_number(rest);
-        let after_context = rest
-            .find("tokens")
-            .map_or("", |end| &rest[end..]);
+        let after_context = rest.find("tokens").map_or("", |end| &rest[end..]);
         if let Some(messages) = after_context.find(" in the messages") {
             found.prompt_tokens = last_number(&after_context[..messages]);
             found.output_tokens = after_context
@@ -174,7 +172,9 @@ mod tests {
         let body = r#"{"error":{"code":400,"message":"request (8211 tokens) exceeds the available context size (8192 tokens), try increasing it","type":"exceed_context_size_error","n_prompt_tokens":8211,"n_ctx":8192}}"#;
         let overflow = from_status(400, body).unwrap();
         assert_eq!(numbers_of(&overflow), (Some(8211), Some(8192), None));
-        assert!(overflow.message.starts_with("request (8211 tokens) exceeds"));
+        assert!(overflow
+            .message
+            .starts_with("request (8211 tokens) exceeds"));
     }
 
     #[test]
@@ -228,13 +228,25 @@ mod tests {
     #[test]
     fn other_refusals_are_not_overflows() {
         for (status, body) in [
-            (400, r#"{"error":{"message":"'messages' must be an array","type":"invalid_request_error"}}"#),
-            (400, r#"{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: 9999999 > 8192, which is the maximum allowed"}}"#),
+            (
+                400,
+                r#"{"error":{"message":"'messages' must be an array","type":"invalid_request_error"}}"#,
+            ),
+            (
+                400,
+                r#"{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: 9999999 > 8192, which is the maximum allowed"}}"#,
+            ),
             (400, "bad request"),
             (400, ""),
             // Overflow wording with a status that means something else.
-            (500, r#"{"error":{"message":"request (9000 tokens) exceeds the available context size (8192 tokens)"}}"#),
-            (404, r#"{"error":{"code":"context_length_exceeded","message":"x"}}"#),
+            (
+                500,
+                r#"{"error":{"message":"request (9000 tokens) exceeds the available context size (8192 tokens)"}}"#,
+            ),
+            (
+                404,
+                r#"{"error":{"code":"context_length_exceeded","message":"x"}}"#,
+            ),
         ] {
             assert_eq!(from_status(status, body), None, "{status} {body}");
         }
@@ -242,12 +254,10 @@ mod tests {
 
     #[test]
     fn the_engines_refusal_is_the_same_overflow() {
-        let error = crate::backend::BackendError::from(
-            crate::engine::EngineError::PromptTooLong {
-                prompt: 5000,
-                n_ctx: 4096,
-            },
-        );
+        let error = crate::backend::BackendError::from(crate::engine::EngineError::PromptTooLong {
+            prompt: 5000,
+            n_ctx: 4096,
+        });
         match error {
             crate::backend::BackendError::ContextOverflow(overflow) => {
                 assert_eq!(numbers_of(&overflow), (Some(5000), Some(4096), None));
@@ -262,8 +272,7 @@ mod tests {
 
     #[test]
     fn a_plain_text_body_with_the_wording_is_an_overflow() {
-        let overflow =
-            from_body("prompt is too long: 3000 tokens > 2048 maximum").unwrap();
+        let overflow = from_body("prompt is too long: 3000 tokens > 2048 maximum").unwrap();
         assert_eq!(numbers_of(&overflow), (Some(3000), Some(2048), None));
     }
 }

@@ -25,7 +25,10 @@ const ANSWERED: &str =
 
 fn request() -> ChatRequest {
     ChatRequest {
-        messages: vec![Message::system("Be brief."), Message::user("hello ".repeat(3000))],
+        messages: vec![
+            Message::system("Be brief."),
+            Message::user("hello ".repeat(3000)),
+        ],
         tools: Vec::new(),
         temperature: 0.0,
         seed: None,
@@ -46,7 +49,11 @@ fn assert_recorded_overflow(result: Result<lode::backend::Completion, BackendErr
     match result {
         Err(BackendError::ContextOverflow(overflow)) => {
             assert_eq!(
-                (overflow.prompt_tokens, overflow.context, overflow.output_tokens),
+                (
+                    overflow.prompt_tokens,
+                    overflow.context,
+                    overflow.output_tokens
+                ),
                 (Some(3018), Some(2048), None)
             );
             assert_eq!(
@@ -194,7 +201,11 @@ async fn an_overflow_compacts_the_conversation_and_the_turn_is_retried_smaller()
     // Without a context length every turn asked for the configured 4096; the retry is sized
     // by the 2048 tokens the server reported.
     assert_eq!(tokens_asked(overflowed), 4096);
-    assert!(tokens_asked(retried) < 2048 / 4 + 1, "{}", tokens_asked(retried));
+    assert!(
+        tokens_asked(retried) < 2048 / 4 + 1,
+        "{}",
+        tokens_asked(retried)
+    );
     assert_eq!(elided_results(overflowed), 0);
     assert!(elided_results(retried) > 0, "{retried:#}");
     assert!(retried.to_string().len() < overflowed.to_string().len());
@@ -204,7 +215,11 @@ async fn an_overflow_compacts_the_conversation_and_the_turn_is_retried_smaller()
     assert_eq!(full[0]["context"], 2048);
     assert_eq!(full[0]["prompt_tokens"], 3018);
     assert_eq!(full[0]["max_tokens"].as_u64(), Some(tokens_asked(retried)));
-    assert!(full[0]["after"].as_u64() < full[0]["before"].as_u64(), "{:#}", full[0]);
+    assert!(
+        full[0]["after"].as_u64() < full[0]["before"].as_u64(),
+        "{:#}",
+        full[0]
+    );
     let notice = full[0]["message"].as_str().unwrap();
     assert!(
         notice.starts_with("the server's context (2048 tokens) was full: compacted ")
@@ -255,7 +270,11 @@ async fn a_prompt_too_long_with_nothing_to_compact_is_not_sent_again() {
     .await;
     let (code, events, stderr) = setup.run(server.base_url()).await;
     assert_eq!(code, 1, "{events:#?}\n{stderr}");
-    assert_eq!(server.requests().len(), 1, "a retry that cannot fit is not sent");
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "a retry that cannot fit is not sent"
+    );
     assert!(of_type(&events, "context_full").is_empty(), "{events:#?}");
     assert!(of_type(&events, "backend_switched").is_empty());
     let message = of_type(&events, "finished")[0]["message"].as_str().unwrap();

@@ -165,7 +165,7 @@ impl Agent {
         let after = self.prompt_tokens();
         let mut done = Vec::new();
         if elided > 0 {
-            done.push(format!("compacted {elided} old results"));
+            done.push(format!("compacted {elided} old messages"));
         }
         if max_tokens < sent_max {
             done.push(format!("lowered max_tokens {sent_max} → {max_tokens}"));
