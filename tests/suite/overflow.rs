@@ -283,3 +283,52 @@ async fn a_prompt_too_long_with_nothing_to_compact_is_not_sent_again() {
         "{message}"
     );
 }
+
+#[test]
+fn the_local_engine_reports_its_own_overflow_the_same_way() {
+    // The engine refuses a prompt longer than its context; that is the same overflow as a
+    // server's, with the same clear ending instead of "the model backend failed".
+    let _llama = super::common::llama_lock();
+    let model = super::real_models::real_model(super::real_models::SMOLLM2);
+    let home = tempfile::tempdir().unwrap();
+    let repo = home.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    // Chosen, not measured at every load (`flash_auto` measures).
+    std::fs::create_dir_all(home.path().join("config")).unwrap();
+    std::fs::write(
+        home.path().join("config/config.toml"),
+        "[engine]\nflash_attention = \"off\"\n",
+    )
+    .unwrap();
+    let task = format!(
+        "Summarise: {}",
+        "the deploy key rotates weekly. ".repeat(300)
+    );
+    let (code, stdout, stderr) = output(
+        lode(home.path())
+            .args([
+                "run",
+                "--json",
+                "--ctx-size",
+                "1024",
+                "--threads",
+                "2",
+                "--model",
+            ])
+            .arg(&model)
+            .arg("--cwd")
+            .arg(&repo)
+            .arg(task),
+    );
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    let events: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let message = of_type(&events, "finished")[0]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("the model's context (1024 tokens) is too small for this conversation (compacting frees nothing: the prompt has ")
+            && message.ends_with("--ctx-size for the local model)"),
+        "{message}"
+    );
+}
