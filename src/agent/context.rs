@@ -162,19 +162,30 @@ pub fn estimate_tokens(messages: &[Message], tools: &[ToolSpec]) -> u32 {
 }
 
 /// Messages kept verbatim at the end of the history when compacting.
-const KEEP_RECENT: usize = 6;
+pub const KEEP_RECENT: usize = 6;
 
 /// When the prompt nears the context limit, old tool results (the bulk of an agent's
 /// history) are replaced by a one-line note, oldest first, then old answers, until it fits
 /// in 70% of the context. The system message and the most recent messages are never touched. Returns how
 /// many results were elided.
 pub fn compact(messages: &mut [Message], tools: &[ToolSpec], context_length: u32) -> usize {
+    compact_keeping(messages, tools, context_length, KEEP_RECENT)
+}
+
+/// [`compact`], keeping only the last `keep` messages whole: after the context overflowed,
+/// the recent messages themselves may be what does not fit.
+pub fn compact_keeping(
+    messages: &mut [Message],
+    tools: &[ToolSpec],
+    context_length: u32,
+    keep: usize,
+) -> usize {
     const ELIDED: &str =
         "[earlier tool output elided to fit the context; call the tool again if you need it]";
     const ANSWER_ELIDED: &str = "[earlier answer elided to fit the context]";
     let budget = context_length / 10 * 7;
     let mut elided = 0;
-    let end = messages.len().saturating_sub(KEEP_RECENT);
+    let end = messages.len().saturating_sub(keep);
     // Tool output goes first; if that is not enough (a long interactive session), old
     // answers' text goes too — their tool calls stay, so the history still reads in order.
     for (role, note) in [(Role::Tool, ELIDED), (Role::Assistant, ANSWER_ELIDED)] {

@@ -214,6 +214,22 @@ pub enum AgentEvent {
     /// event) and after a compaction (the whole conversation). For front ends that save it;
     /// `lode run --json` leaves it out, since the other events already show it.
     Conversation { change: ConversationChange },
+    /// The model's context could not hold a turn (the server or engine said so): the agent
+    /// compacted the conversation and lowered `max_tokens`, and retries the turn once.
+    /// `context` is the context length it now sizes turns by (the answer's, when it gave
+    /// one); `before` and `after` are the prompt's tokens around the compaction, `elided`
+    /// how many old results went; `message` is the one line front ends show. A second
+    /// overflow ends the task (`Error`, then `Finished` with `not_achieved`).
+    ContextFull {
+        context: Option<u32>,
+        /// The prompt's size as the overflow answer counted it, when it did.
+        prompt_tokens: Option<u32>,
+        elided: usize,
+        before: u32,
+        after: u32,
+        max_tokens: u32,
+        message: String,
+    },
     /// `Op::Compact` ran: how many old tool results were elided, and the estimated prompt
     /// tokens before and after.
     Compacted {

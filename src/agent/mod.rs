@@ -1,6 +1,7 @@
 //! The agent loop: it talks to models only through `backend::ModelBackend` and to the world
 //! only through `tools/`, and reports to front ends through `events`.
 
+pub mod budget;
 pub mod context;
 pub mod events;
 pub mod hooks;

@@ -23,9 +23,11 @@ pub const REPEATED_CALL: &str = "(You made this exact call in your previous turn
 
 mod approval;
 mod hooks;
+mod overflow;
 mod routing;
 mod verify;
 use hooks::{StopVerdict, MAX_STOP_CONTINUES};
+use overflow::Fitted;
 pub use routing::Routing;
 use routing::{Lanes, Strike};
 use verify::Verification;
@@ -81,6 +83,10 @@ pub struct Agent {
     hooks: Hooks,
     /// How often Stop hooks sent the model back to work in this task.
     stop_continues: u32,
+    /// What overflow answers taught about the model's context.
+    fit: crate::agent::budget::Fit,
+    /// Whether the last turn ran out of tokens: the next one gets an answer's budget.
+    cut_off: bool,
 }
 
 /// What stops a run between steps.
@@ -117,6 +123,8 @@ impl Agent {
             source: None,
             hooks: Hooks::default(),
             stop_continues: 0,
+            fit: crate::agent::budget::Fit::default(),
+            cut_off: false,
         }
         .fixed_tools()
     }
@@ -217,6 +225,7 @@ impl Agent {
     /// message and offered tools are rebuilt, since both depend on the context length.
     pub fn set_backend(&mut self, backend: Arc<dyn ModelBackend>) {
         self.backend = backend;
+        self.fit = crate::agent::budget::Fit::default();
         let context_length = self.backend.context_length();
         self.offered = context::offered_tools(&self.tools, self.options.mode, context_length);
         let system = Message::system(system_text(&self.ctx, &self.options, context_length));
@@ -286,15 +295,20 @@ impl Agent {
                 backend: self.backend.kind().to_string(),
                 model: self.backend.model_name(),
             });
-            if let Some(limit) = self.backend.context_length() {
-                context::compact(&mut self.messages, &self.offered, limit);
-            }
             let mut completion = match self
-                .model_turn(commands, turn, turn == self.options.max_turns)
+                .fitted_turn(commands, turn, turn == self.options.max_turns)
                 .await?
             {
-                Ok(completion) => completion,
-                Err(err) => {
+                Fitted::Answered(completion) => completion,
+                // A context too small for the conversation is as small on the large model's
+                // server as anywhere: no escalation, no fallback.
+                Fitted::Overflowed(message) => {
+                    self.emit(AgentEvent::Error {
+                        message: message.clone(),
+                    });
+                    return Ok((Outcome::NotAchieved, message));
+                }
+                Fitted::Failed(err) => {
                     if self.escalate(&format!("the small model failed: {err}")) {
                         continue;
                     }
@@ -433,6 +447,7 @@ impl Agent {
         commands: &mut UnboundedReceiver<AgentCommand>,
         turn: u32,
         last_turn: bool,
+        max_tokens: u32,
     ) -> Result<Result<crate::backend::Completion, BackendError>, Interrupt> {
         self.refresh_tools().await;
         let request = ChatRequest {
@@ -440,7 +455,7 @@ impl Agent {
             tools: self.offered.clone(),
             temperature: self.options.temperature,
             seed: None,
-            max_tokens: self.turn_tokens(),
+            max_tokens,
             stable_prefix_messages: 1,
             answer_schema: self.options.answer_schema.clone(),
             // A caller that wants an answer in a set shape gets one, even at the budget's end.
@@ -493,20 +508,6 @@ impl Agent {
                 }
             }
         }
-    }
-
-    /// Tokens one turn may generate. One answer may use at most a quarter of the context, so
-    /// a rambling turn cannot crowd out the conversation it belongs to — but never less than
-    /// the longest answer the answer schema admits, so a held answer always completes.
-    fn turn_tokens(&self) -> u32 {
-        let cap = match self.backend.context_length() {
-            Some(n) => self.options.max_tokens.min((n / 4).max(256)),
-            None => self.options.max_tokens,
-        };
-        let answer = self.options.answer_schema.as_ref().map_or(0, |schema| {
-            u32::try_from(toolcall::worst_case(schema, 0).saturating_add(16)).unwrap_or(u32::MAX)
-        });
-        cap.max(answer)
     }
 
     /// Validates, authorises and runs one call; returns what the model gets back.

@@ -7,6 +7,7 @@ pub mod fallback;
 pub(crate) mod http;
 pub use http::context::{ContextSource, ContextWindow};
 pub mod openai;
+pub mod overflow;
 pub mod sse;
 
 pub mod local;
@@ -176,8 +177,12 @@ pub enum BackendError {
     /// The server's answer could not be understood (malformed SSE or JSON, stream cut off).
     #[error("bad response from the server: {0}")]
     Protocol(String),
+    /// The prompt (with the output asked for) does not fit in the model's context. Never an
+    /// outage: another backend's context is no larger, so the agent compacts and retries.
+    #[error("the model's context is full: {0}")]
+    ContextOverflow(overflow::Overflow),
     #[error(transparent)]
-    Engine(#[from] crate::engine::EngineError),
+    Engine(crate::engine::EngineError),
     #[error("cancelled")]
     Cancelled,
 }
@@ -192,6 +197,18 @@ impl BackendError {
                 | Self::Protocol(_)
                 | Self::RateLimited { .. }
         )
+    }
+}
+
+impl From<crate::engine::EngineError> for BackendError {
+    /// The engine's refusal of a too-long prompt is the same overflow a server reports.
+    fn from(error: crate::engine::EngineError) -> Self {
+        match error {
+            crate::engine::EngineError::PromptTooLong { prompt, n_ctx } => {
+                Self::ContextOverflow(overflow::from_engine(prompt, n_ctx))
+            }
+            other => Self::Engine(other),
+        }
     }
 }
 

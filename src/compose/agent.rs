@@ -22,7 +22,8 @@ use crate::tools::{ToolContext, Workspace};
 const CODING_OUTPUT_LIMIT: usize = 16 * 1024;
 /// The reviewer reads more files in a smaller budget.
 const REVIEW_OUTPUT_LIMIT: usize = 12 * 1024;
-/// Tokens one coding turn may generate (the agent also caps it at a quarter of the context).
+/// The most tokens one coding turn may generate; the agent sizes each turn below it from what
+/// is left of the context (`agent::budget`).
 const CODING_TURN_TOKENS: u32 = 4096;
 
 /// A front end's choices for a coding agent; configuration supplies the rest.

@@ -139,6 +139,7 @@ impl Printer {
                 )
             }
             AgentEvent::Error { message } => writeln!(err, "error: {message}"),
+            AgentEvent::ContextFull { message, .. } => writeln!(err, "  {message}"),
             AgentEvent::HookRan {
                 event,
                 command,

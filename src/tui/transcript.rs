@@ -233,6 +233,9 @@ impl Transcript {
                 success: *success,
             }),
             AgentEvent::Error { message } => self.notice(NoticeKind::Error, message.clone()),
+            AgentEvent::ContextFull { message, .. } => {
+                self.notice(NoticeKind::Warning, message.clone());
+            }
             // A hook that did its work quietly (a formatter) adds nothing to read.
             AgentEvent::HookRan {
                 event,

@@ -22,6 +22,7 @@ pub mod models_pull;
 pub mod mtp;
 pub mod ngram;
 pub mod openai;
+pub mod overflow;
 pub mod protocol;
 pub mod real_models;
 pub mod remote_context;

@@ -233,6 +233,10 @@ fn stream_error(error: &wire::ApiError, url: &str, received: &str) -> BackendErr
         quote(&error.message),
         error.kind
     );
+    let body = serde_json::json!({"error": {"type": error.kind, "message": error.message}});
+    if let Some(overflow) = crate::backend::overflow::from_body(&body.to_string()) {
+        return BackendError::ContextOverflow(overflow);
+    }
     match error.kind.as_str() {
         // The same condition as an HTTP 529, so the fallback layer treats it the same way.
         "overloaded_error" => BackendError::Server {

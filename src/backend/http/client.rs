@@ -242,7 +242,16 @@ impl Http {
             .read_capped(&mut response, cancel, url)
             .await
             .unwrap_or_default();
-        let mut message = error_message(&String::from_utf8_lossy(&body)).unwrap_or_else(|| {
+        let body = String::from_utf8_lossy(&body);
+        let code = status.as_u16();
+        // Too long for the context: the agent's to fix by compacting, not an outage.
+        if let Some(mut overflow) = crate::backend::overflow::from_status(code, &body) {
+            if let Some(key) = &self.api_key {
+                overflow.message = overflow.message.replace(key.as_str(), "<api key>");
+            }
+            return Err(BackendError::ContextOverflow(overflow));
+        }
+        let mut message = error_message(&body).unwrap_or_else(|| {
             status
                 .canonical_reason()
                 .unwrap_or("no reason given")
@@ -251,7 +260,6 @@ impl Http {
         if let Some(key) = &self.api_key {
             message = message.replace(key.as_str(), "<api key>");
         }
-        let code = status.as_u16();
         Err(match code {
             401 | 403 => BackendError::Auth {
                 status: code,

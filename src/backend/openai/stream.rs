@@ -218,6 +218,9 @@ impl Turn {
 
 /// An error the server reported inside a stream that had started with HTTP 200.
 fn stream_error(data: &str) -> BackendError {
+    if let Some(overflow) = crate::backend::overflow::from_body(data) {
+        return BackendError::ContextOverflow(overflow);
+    }
     let json = serde_json::from_str::<Value>(data).unwrap_or(Value::String(data.to_owned()));
     let error = json.get("error").unwrap_or(&json);
     let status = error

@@ -97,6 +97,30 @@ impl Reply {
         Self::stream(parts)
     }
 
+    /// A response recorded from a real server (`fixtures/remote/…`: `status`, `content_type`
+    /// and `body`, byte for byte), written back the way it came: an event stream chunked,
+    /// anything else with a length.
+    pub fn recorded(fixture: &str) -> Self {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(fixture);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        let recorded: Value = serde_json::from_str(&text).unwrap();
+        let status = u16::try_from(recorded["status"].as_u64().unwrap()).unwrap();
+        let content_type = recorded["content_type"].as_str().unwrap();
+        let body = recorded["body"].as_str().unwrap();
+        let framing = if content_type.starts_with("text/event-stream") {
+            Framing::Chunked
+        } else {
+            Framing::Length
+        };
+        Self {
+            status,
+            headers: vec![("content-type".into(), content_type.into())],
+            framing,
+            parts: vec![Part::Bytes(body.as_bytes().to_vec())],
+            silent: false,
+        }
+    }
+
     pub fn silent() -> Self {
         Self {
             silent: true,
