@@ -35,6 +35,10 @@ impl ClientHandler for Watcher {
 pub struct Connection {
     service: RunningService<RoleClient, Watcher>,
     changes: Arc<AtomicU64>,
+    /// Calls answered so far: a call may change a server's tools, and its notification can
+    /// arrive after the call's result (the TypeScript SDK sends it on the next tick), so a
+    /// server that says its list can change is listed again after any call.
+    calls: AtomicU64,
     /// The end of what a stdio server wrote to stderr, for error messages.
     stderr: Arc<Mutex<String>>,
 }
@@ -106,6 +110,7 @@ impl Connection {
         Ok(Self {
             service,
             changes,
+            calls: AtomicU64::new(0),
             stderr,
         })
     }
@@ -131,7 +136,9 @@ impl Connection {
         timeout: Duration,
     ) -> Result<CallToolResult, String> {
         let request = CallToolRequestParams::new(tool.to_string()).with_arguments(arguments);
-        match tokio::time::timeout(timeout, self.service.peer().call_tool(request)).await {
+        let answer = tokio::time::timeout(timeout, self.service.peer().call_tool(request)).await;
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        match answer {
             Ok(Ok(result)) => Ok(result),
             Ok(Err(e)) => Err(self.failure(e.to_string())),
             Err(_) => Err(format!(
@@ -141,9 +148,22 @@ impl Connection {
         }
     }
 
-    /// How many times the server has said its tools changed.
+    /// Grows whenever the server's tools may have changed: each `tools/list_changed`, and
+    /// each call to a server whose capabilities say its list changes.
     pub fn changes(&self) -> u64 {
-        self.changes.load(Ordering::SeqCst)
+        let changing = self
+            .service
+            .peer()
+            .peer_info()
+            .and_then(|info| info.capabilities.tools.clone())
+            .and_then(|tools| tools.list_changed)
+            .unwrap_or(false);
+        let calls = if changing {
+            self.calls.load(Ordering::SeqCst)
+        } else {
+            0
+        };
+        self.changes.load(Ordering::SeqCst) + calls
     }
 
     /// Whether the session has ended (the process exited, the connection dropped).
