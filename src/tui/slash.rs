@@ -63,7 +63,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("stats", "token, cache and speed totals for this session"),
     (
         "trust",
-        "let this repository's .lode/config.toml choose models and commands",
+        "let this repository's .lode/config.toml choose models, commands, MCP servers and hooks",
     ),
     (
         "export",

@@ -98,7 +98,7 @@ impl AnthropicBackend {
         })
     }
 
-    /// Asks the server how large its context is (at most [`context::BUDGET`]), settled
+    /// Asks the server how large its context is (at most 3 s, `context::BUDGET`), settled
     /// against the configured length; nothing changes until [`Self::set_context_window`].
     pub async fn discover_context(&self) -> ContextWindow {
         context::window(&self.http, &self.config.model, self.config.context_length).await

@@ -113,7 +113,7 @@ impl Discovery {
     }
 }
 
-/// Asks the server (within [`BUDGET`]) and settles it against `configured`.
+/// Asks the server (within `BUDGET`, 3 s) and settles it against `configured`.
 pub(crate) async fn window(http: &Http, model: &str, configured: Option<u32>) -> ContextWindow {
     let discovery = if is_silent_host(http.base_url()) {
         Discovery::none()
