@@ -110,6 +110,18 @@ impl Http {
         format!("{}/{endpoint}", self.base.api)
     }
 
+    /// `request` with the wire's headers and the key, as the wire sends it.
+    fn authorized(&self, mut request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        for (name, value) in self.wire.headers {
+            request = request.header(*name, *value);
+        }
+        match (&self.api_key, self.wire.key_header) {
+            (Some(key), None) => request.bearer_auth(key),
+            (Some(key), Some(header)) => request.header(header, key),
+            (None, _) => request,
+        }
+    }
+
     /// Sends a request built by `build` on the client, and waits for its status. Silence,
     /// a cancel and an error status come back as the matching [`BackendError`];
     /// `not_found` is the hint a 404 gets.
@@ -120,15 +132,7 @@ impl Http {
         cancel: &CancelFlag,
         not_found: &str,
     ) -> Result<reqwest::Response, BackendError> {
-        let mut request = build(&self.client);
-        for (name, value) in self.wire.headers {
-            request = request.header(*name, *value);
-        }
-        request = match (&self.api_key, self.wire.key_header) {
-            (Some(key), None) => request.bearer_auth(key),
-            (Some(key), Some(header)) => request.header(header, key),
-            (None, _) => request,
-        };
+        let request = self.authorized(build(&self.client));
         let response = self
             .guard(request.send(), cancel, || self.silent(url, "an answer"))
             .await?
@@ -144,15 +148,7 @@ impl Http {
         build: impl FnOnce(&reqwest::Client) -> reqwest::RequestBuilder,
         limit: Duration,
     ) -> Option<Value> {
-        let mut request = build(&self.client).timeout(limit);
-        for (name, value) in self.wire.headers {
-            request = request.header(*name, *value);
-        }
-        request = match (&self.api_key, self.wire.key_header) {
-            (Some(key), None) => request.bearer_auth(key),
-            (Some(key), Some(header)) => request.header(header, key),
-            (None, _) => request,
-        };
+        let request = self.authorized(build(&self.client).timeout(limit));
         let mut response = request.send().await.ok()?;
         if !response.status().is_success() {
             return None;
