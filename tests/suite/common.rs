@@ -126,3 +126,39 @@ pub fn config_in(home: &Path) -> lode::config::Config {
     vars.insert("LODE_DATA_DIR", home.join("data").display().to_string());
     lode::config::Config::load(home, &FakeEnv(vars)).unwrap()
 }
+
+/// `lode run --json` in `repo` against the remote at `url` (off the async runtime), with
+/// `extra` flags and `task`: the exit code, the events and stderr.
+pub async fn run_json_remote(
+    home: &Path,
+    repo: &Path,
+    url: String,
+    extra: &[&str],
+    task: &str,
+) -> (i32, Vec<serde_json::Value>, String) {
+    let (home, repo) = (home.to_path_buf(), repo.to_path_buf());
+    let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+    let task = task.to_string();
+    let (code, stdout, stderr) = tokio::task::spawn_blocking(move || {
+        output(
+            lode(&home)
+                .env("LODE_REMOTE_URL", url)
+                .args(["run", "--json", "--cwd"])
+                .arg(&repo)
+                .args(&extra)
+                .arg(task),
+        )
+    })
+    .await
+    .unwrap();
+    let events = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    (code, events, stderr)
+}
+
+/// The events of one type, in order.
+pub fn of_type<'a>(events: &'a [serde_json::Value], kind: &str) -> Vec<&'a serde_json::Value> {
+    events.iter().filter(|e| e["type"] == kind).collect()
+}

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde_json::{json, Value};
 
-use super::common::{lode, output};
+use super::common::{lode, of_type, output, run_json_remote};
 use super::openai::server::{event, Part, Reply, Server};
 use super::openai::{finish_chunk, text_chunk};
 
@@ -44,30 +44,15 @@ impl Setup {
 
     /// `lode run --json` against `url`; returns the exit code, the events and stderr.
     async fn run(&self, url: String, extra: &[&str]) -> (i32, Vec<Value>, String) {
-        let (home, repo) = (self.home.path().to_path_buf(), self.repo.clone());
-        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let (code, stdout, stderr) = tokio::task::spawn_blocking(move || {
-            output(
-                lode(&home)
-                    .env("LODE_REMOTE_URL", url)
-                    .args(["run", "--json", "--cwd"])
-                    .arg(&repo)
-                    .args(&extra)
-                    .arg("what do the notes say?"),
-            )
-        })
+        run_json_remote(
+            self.home.path(),
+            &self.repo,
+            url,
+            extra,
+            "what do the notes say?",
+        )
         .await
-        .unwrap();
-        let events = stdout
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-            .collect();
-        (code, events, stderr)
     }
-}
-
-fn of_type<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
-    events.iter().filter(|e| e["type"] == kind).collect()
 }
 
 /// The fallback's one turn: it must see the tool result the remote's turn produced.

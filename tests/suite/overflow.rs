@@ -12,7 +12,7 @@ use lode::backend::{BackendError, ChatRequest, Message, ModelBackend};
 use lode::cancel::CancelFlag;
 use serde_json::{json, Value};
 
-use super::common::{lode, output};
+use super::common::{lode, of_type, output, run_json_remote};
 use super::openai::finish_chunk;
 use super::openai::server::{Reply, Server};
 
@@ -133,28 +133,15 @@ impl Setup {
 
     /// `lode run --json` against `url`: the exit code, the events and stderr.
     async fn run(&self, url: String) -> (i32, Vec<Value>, String) {
-        let (home, repo) = (self.home.path().to_path_buf(), self.repo.clone());
-        let (code, stdout, stderr) = tokio::task::spawn_blocking(move || {
-            output(
-                lode(&home)
-                    .env("LODE_REMOTE_URL", url)
-                    .args(["run", "--json", "--cwd"])
-                    .arg(&repo)
-                    .arg("what do the parts say?"),
-            )
-        })
+        run_json_remote(
+            self.home.path(),
+            &self.repo,
+            url,
+            &[],
+            "what do the parts say?",
+        )
         .await
-        .unwrap();
-        let events = stdout
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-            .collect();
-        (code, events, stderr)
     }
-}
-
-fn of_type<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
-    events.iter().filter(|e| e["type"] == kind).collect()
 }
 
 /// Four turns read the parts; the fifth request is answered with `fifth`, the sixth with
