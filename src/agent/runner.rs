@@ -104,6 +104,7 @@ impl Agent {
         events: UnboundedSender<AgentEvent>,
     ) -> Self {
         let context_length = backend.context_length();
+        let fixed = tools.len();
         let offered = context::offered_tools(&tools, options.mode, context_length);
         let system = system_text(&ctx, &options, context_length);
         Self {
@@ -119,19 +120,13 @@ impl Agent {
             runs_of_tests: 0,
             last_tests_passed: false,
             lanes: Lanes::default(),
-            fixed: 0,
+            fixed,
             source: None,
             hooks: Hooks::default(),
             stop_continues: 0,
             fit: crate::agent::budget::Fit::default(),
             cut_off: false,
         }
-        .fixed_tools()
-    }
-
-    fn fixed_tools(mut self) -> Self {
-        self.fixed = self.tools.len();
-        self
     }
 
     /// Adds `tools` after the agent's own and asks `source` at each turn boundary whether

@@ -123,11 +123,6 @@ impl McpHub {
         std::mem::take(&mut *lock(&self.unreported))
     }
 
-    /// Whether no server is configured.
-    pub fn is_empty(&self) -> bool {
-        self.servers.is_empty()
-    }
-
     /// Every offered tool of every reachable server, in the fixed order.
     pub fn tools(&self) -> Vec<Box<dyn Tool>> {
         let mut tools: Vec<Box<dyn Tool>> = Vec::new();
@@ -139,15 +134,18 @@ impl McpHub {
                 ..
             } = &*live
             {
-                let mut offered: Vec<&RemoteTool> = listed
-                    .iter()
-                    .filter(|t| server.spec.offers(&t.name))
-                    .collect();
-                offered.sort_by(|a, b| a.name.cmp(&b.name));
-                tools.extend(offered.into_iter().map(|remote| {
-                    Box::new(McpTool::new(&server.spec, connection.clone(), remote))
-                        as Box<dyn Tool>
-                }));
+                tools.extend(
+                    offered(&server.spec, listed)
+                        .into_iter()
+                        .map(|(name, remote)| {
+                            Box::new(McpTool::new(
+                                &server.spec,
+                                connection.clone(),
+                                &name,
+                                remote,
+                            )) as Box<dyn Tool>
+                        }),
+                );
             }
         }
         tools
@@ -163,12 +161,10 @@ impl McpHub {
                     Live::Up {
                         connection, tools, ..
                     } => {
-                        let mut names: Vec<String> = tools
-                            .iter()
-                            .filter(|t| server.spec.offers(&t.name))
-                            .map(|t| model_name(&server.spec.name, &t.name))
+                        let names: Vec<String> = offered(&server.spec, tools)
+                            .into_iter()
+                            .map(|(name, _)| name)
                             .collect();
-                        names.sort();
                         let state = if connection.is_closed() {
                             ServerState::Failed("the server has stopped".into())
                         } else {
@@ -251,6 +247,18 @@ async fn open(spec: &McpServerSpec, root: &Path) -> Live {
         },
         Err(reason) => Live::Down(reason),
     }
+}
+
+/// The server's tools that its spec offers, with the names the model sees, in their order
+/// (by that name), which is the order of the prompt and of `lode mcp list` alike.
+fn offered<'a>(spec: &McpServerSpec, listed: &'a [RemoteTool]) -> Vec<(String, &'a RemoteTool)> {
+    let mut offered: Vec<(String, &RemoteTool)> = listed
+        .iter()
+        .filter(|t| spec.offers(&t.name))
+        .map(|t| (model_name(&spec.name, &t.name), t))
+        .collect();
+    offered.sort_by(|a, b| a.0.cmp(&b.0));
+    offered
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::connection::Connection;
 use super::content::text_of;
-use super::naming::{intern, model_name};
+use super::naming::intern;
 use super::spec::McpServerSpec;
 use crate::tools::{
     cap_output, Permission, Tool, ToolContext, ToolError, ToolFuture, ToolOutput, ToolSpec,
@@ -28,8 +28,13 @@ pub struct McpTool {
 }
 
 impl McpTool {
-    pub fn new(server: &McpServerSpec, connection: Arc<Connection>, remote: &RemoteTool) -> Self {
-        let name = model_name(&server.name, &remote.name);
+    /// `remote` of `server`, called `name` by the model (`naming::model_name`).
+    pub fn new(
+        server: &McpServerSpec,
+        connection: Arc<Connection>,
+        name: &str,
+        remote: &RemoteTool,
+    ) -> Self {
         let description = remote
             .description
             .as_deref()
@@ -42,7 +47,7 @@ impl McpTool {
             server: server.name.clone(),
             remote: remote.name.to_string(),
             spec: ToolSpec {
-                name: intern(&name),
+                name: intern(name),
                 description: intern(description.trim()),
                 short_description: intern(short.trim()),
                 parameters: Value::Object((*remote.input_schema).clone()),
